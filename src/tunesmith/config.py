@@ -1,0 +1,225 @@
+"""Experiment configuration: plain dataclasses, a YAML or TOML file, ``key=value`` overrides.
+
+Unknown keys and values of the wrong type are errors raised before any work starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+from .representation import PianoRollConfig
+
+
+@dataclass
+class DataConfig:
+    """Where the music comes from and how it is cut into training batches.
+
+    source: "bach-chorales" (ships with music21), a folder of MIDI/MusicXML/ABC files, or a
+        piano-roll benchmark file (.mat or .pickle with its own train/valid/test split).
+    seq_len: frames per training window; batch_size: windows per step.
+    valid_fraction / test_fraction: share of pieces held out (split by melody, never by window).
+    transpose: augment training windows by a random shift in [-transpose, +transpose] semitones.
+    max_pieces: read at most this many pieces (0: all); handy for quick trials.
+    workers: processes used to parse files; cache: keep prepared frames for later runs.
+    """
+
+    source: str = "bach-chorales"
+    seq_len: int = 64
+    batch_size: int = 32
+    valid_fraction: float = 0.1
+    test_fraction: float = 0.1
+    transpose: int = 0
+    max_pieces: int = 0
+    workers: int = 2
+    cache: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """The optimisation recipe: binary cross-entropy and Adam, with the usual controls.
+
+    lr_schedule: "constant", "cosine" (to 0 over ``epochs``) or "plateau" (halve the rate when
+        validation stops improving). patience: epochs without improvement before stopping
+        early (0: never). max_minutes: stop after this much training time (0: no limit).
+    """
+
+    epochs: int = 30
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    lr_schedule: str = "plateau"
+    grad_clip: float = 1.0
+    patience: int = 6
+    seed: int = 0
+    max_minutes: float = 0.0
+    device: str = "auto"
+    threads: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in ("constant", "cosine", "plateau"):
+            raise ConfigError(f"train.lr_schedule must be constant, cosine or plateau; got {self.lr_schedule!r}")
+        if self.epochs < 1:
+            raise ConfigError(f"train.epochs must be >= 1, got {self.epochs}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be > 0, got {self.lr}")
+
+
+@dataclass
+class ExperimentConfig:
+    """Everything one training run needs. ``model`` holds ``name`` plus that model's options."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    representation: PianoRollConfig = field(default_factory=PianoRollConfig)
+    model: dict[str, Any] = field(default_factory=lambda: {"name": "lstm"})
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check_type(value: Any, hint: Any, key: str) -> Any:
+    """Return ``value`` converted to ``hint`` where that is lossless, else raise ConfigError."""
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(hint):
+            try:
+                return _check_type(value, option, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"{key}: {value!r} is not a valid {hint}")
+    if hint is Any:
+        return value
+    if hint is type(None):
+        if value is None:
+            return None
+    elif hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+    elif origin in (list, tuple) and isinstance(value, (list, tuple)):
+        (inner, *_) = typing.get_args(hint) or (Any,)
+        return [_check_type(v, inner, key) for v in value]
+    elif origin is dict and isinstance(value, dict):
+        return value
+    name = getattr(hint, "__name__", str(hint))
+    raise ConfigError(f"{key}: expected {name}, got {type(value).__name__} {value!r}")
+
+
+def build_dataclass(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
+    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys and wrong types."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {values!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {prefix + '.' if prefix else ''}{close[0]}?)" if close else ""
+            raise ConfigError(f"unknown config key {full!r}{hint}; known keys: {', '.join(names)}")
+        if dataclasses.is_dataclass(hints[key]):
+            kwargs[key] = build_dataclass(hints[key], value, full)
+        else:
+            kwargs[key] = _check_type(value, hints[key], full)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{prefix or 'config'}: {exc}") from exc
+
+
+def parse_overrides(overrides: list[str]) -> dict[str, Any]:
+    """``["train.lr=3e-4", "model.hidden_size=128"]`` -> a nested dict (values parsed as YAML)."""
+    nested: dict[str, Any] = {}
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {item!r} is not of the form key=value")
+        value = yaml.safe_load(raw) if raw.strip() else ""
+        node = nested
+        *parents, leaf = key.strip().split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[leaf] = value
+    return nested
+
+
+def merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``update`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Read a YAML (.yaml/.yml) or TOML (.toml) file into a dict."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        text = path.read_text()
+        if path.suffix.lower() == ".toml":
+            import tomllib
+
+            values = tomllib.loads(text)
+        else:
+            values = yaml.safe_load(text)
+    except Exception as exc:  # yaml and toml parse errors
+        raise ConfigError(f"{path}: cannot parse config: {exc}") from exc
+    if values is None:
+        return {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: a config file must hold a mapping at the top level")
+    return values
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> ExperimentConfig:
+    """Build a validated ExperimentConfig from defaults, an optional file, then overrides."""
+    values = read_config_file(path) if path is not None else {}
+    values = merge(values, parse_overrides(overrides or []))
+    return config_from_dict(values)
+
+
+def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
+    """Validate a nested dict (as written to ``config.yaml``) into an ExperimentConfig."""
+    from .models import model_config
+
+    values = dict(values)
+    model = dict(values.pop("model", None) or {"name": "lstm"})
+    config = build_dataclass(ExperimentConfig, values)
+    config.model = model_config(model)
+    return config
+
+
+def save_config(config: ExperimentConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML, atomically."""
+    from .utils import atomic_write_text
+
+    return atomic_write_text(Path(path), yaml.safe_dump(config.to_dict(), sort_keys=False))

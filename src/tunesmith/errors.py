@@ -1,0 +1,28 @@
+"""One family of exceptions, so callers can catch everything tunesmith raises on purpose."""
+
+from __future__ import annotations
+
+
+class TunesmithError(Exception):
+    """Base class of every error tunesmith raises deliberately."""
+
+
+class ConfigError(TunesmithError, ValueError):
+    """A configuration key that does not exist, or a value of the wrong type or range."""
+
+
+class DataError(TunesmithError, ValueError):
+    """A music file or dataset that cannot be used: corrupt, empty, unsupported, too large."""
+
+    def __init__(self, path: object, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class CheckpointError(TunesmithError):
+    """A checkpoint or run directory that is missing, corrupt, or belongs to another model."""
+
+
+class DependencyError(TunesmithError, ImportError):
+    """An optional dependency or external program is missing."""

@@ -1,0 +1,142 @@
+"""Standard MIDI files <-> :class:`~tunesmith.music.Piece`, through symusic.
+
+symusic reads and writes in integer ticks; this module converts to and from quarter notes
+itself (``ticks / ticks_per_quarter``). In symusic 0.5.9, ``Score(path, ttype="quarter")``
+returns a score labelled "quarter" whose times are still ticks, so it is not used here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from pathlib import Path
+
+import numpy as np
+import symusic
+
+from tunesmith.errors import DataError
+from tunesmith.music import Note, Piece, Tempo, Track
+
+RESOLUTION = 480
+"""Ticks per quarter note of the files :func:`write_midi` writes."""
+
+
+def read_midi(path: str | Path) -> Piece:
+    """Read a standard MIDI file into a :class:`Piece`.
+
+    One :class:`Track` per symusic track (``program``, ``is_drum``, ``name``); note
+    ``time`` and ``duration`` in quarter notes; notes of zero length are dropped. Tempo
+    changes become :class:`Tempo` entries (consecutive equal tempos merged); a file without
+    any keeps the default 120 qpm. The piece is named after the file stem.
+
+    Raises:
+        DataError: the file cannot be read or symusic rejects it.
+    """
+    path = Path(path)
+    try:
+        score = symusic.Score.from_midi(path.read_bytes())
+    except OSError as exc:
+        raise DataError(path, f"cannot read file: {exc.strerror or exc}") from exc
+    except Exception as exc:  # symusic raises RuntimeError/ValueError on corrupt data
+        raise DataError(path, f"not a valid MIDI file: {exc}") from exc
+    tpq = score.ticks_per_quarter
+    if tpq <= 0:
+        raise DataError(path, f"invalid ticks per quarter note: {tpq}")
+    piece = Piece(tracks=[_track_from_symusic(t, tpq) for t in score.tracks],
+                  name=path.stem, source=str(path))
+    tempos = _tempos_from_symusic(score.tempos, tpq)
+    if tempos:
+        piece.tempos = tempos
+    return piece
+
+
+def _track_from_symusic(track, tpq: int) -> Track:
+    """Convert one symusic tick-based track, dropping notes of zero or negative length."""
+    arrays = track.notes.numpy()
+    keep = arrays["duration"] > 0
+    times = arrays["time"][keep] / tpq
+    durations = arrays["duration"][keep] / tpq
+    pitches = arrays["pitch"][keep].astype(np.int64)
+    velocities = arrays["velocity"][keep].astype(np.int64)
+    notes = [Note(float(t), int(p), float(d), int(v))
+             for t, p, d, v in zip(times, pitches, durations, velocities)]
+    return Track(notes=notes, program=int(track.program), is_drum=bool(track.is_drum),
+                 name=str(track.name))
+
+
+def _tempos_from_symusic(tempos, tpq: int) -> list[Tempo]:
+    """Tempo changes in quarter notes; a later change at the same time wins, repeats merge."""
+    result: list[Tempo] = []
+    for tempo in sorted(tempos, key=lambda t: t.time):
+        change = Tempo(tempo.time / tpq, float(tempo.qpm))
+        if result and result[-1].time == change.time:
+            result.pop()
+        if result and result[-1].qpm == change.qpm:
+            continue
+        result.append(change)
+    return result
+
+
+def write_midi(piece: Piece, path: str | Path) -> Path:
+    """Write ``piece`` as a standard MIDI file (480 ticks per quarter note) and return the path.
+
+    Every track keeps its ``program``, ``is_drum`` and ``name``; every tempo change is
+    written. Times are rounded to the nearest tick; a note shorter than one tick is written
+    one tick long, and velocities are clipped to 1..127 (a velocity of 0 means "note off"
+    in MIDI). The file is written to a temporary file in the same folder and then renamed,
+    so a reader never sees half a file. Parent folders are created.
+
+    Raises:
+        DataError: a pitch or program outside 0..127, or a tempo that is not positive.
+    """
+    path = Path(path)
+    data = _to_symusic(piece, path).dumps_midi()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_atomic(path, bytes(data))
+    return path
+
+
+def _to_symusic(piece: Piece, path: Path):
+    """Build a tick-based symusic score from ``piece``; ``path`` only names errors."""
+    score = symusic.Score(RESOLUTION)
+    for tempo in sorted(piece.tempos, key=lambda t: t.time):
+        if not (math.isfinite(tempo.qpm) and tempo.qpm > 0):
+            raise DataError(path, f"tempo must be positive, got {tempo.qpm} qpm")
+        score.tempos.append(symusic.Tempo(_ticks(tempo.time), qpm=float(tempo.qpm)))
+    for track in piece.tracks:
+        score.tracks.append(_track_to_symusic(track, path))
+    return score
+
+
+def _track_to_symusic(track: Track, path: Path):
+    """Build one symusic track; notes are validated and rounded to ticks."""
+    if not 0 <= track.program <= 127:
+        raise DataError(path, f"program {track.program} of track {track.name!r} is not in 0..127")
+    out = symusic.Track(track.name, int(track.program), bool(track.is_drum))
+    for note in track.notes:
+        if not 0 <= note.pitch <= 127:
+            raise DataError(path, f"pitch {note.pitch} at time {note.time} is not in 0..127")
+        velocity = min(max(int(note.velocity), 1), 127)
+        duration = max(_ticks(note.duration), 1)
+        out.notes.append(symusic.Note(_ticks(note.time), duration, int(note.pitch), velocity))
+    return out
+
+
+def _ticks(quarters: float) -> int:
+    """Quarter notes to the nearest tick at :data:`RESOLUTION` (never negative)."""
+    return max(int(round(quarters * RESOLUTION)), 0)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to a new temporary file beside ``path``, then rename it over ``path``."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "xb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

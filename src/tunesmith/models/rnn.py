@@ -1,0 +1,76 @@
+"""Recurrent models over piano-roll frames: vanilla RNN (tanh), GRU and LSTM.
+
+Frames ``shape=(B, L, D)`` go through a stack of recurrent layers and a linear read-out to one
+logit per key: a Bernoulli distribution over each key of the next frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .base import SequenceModel
+
+
+@dataclass
+class RecurrentConfig:
+    """hidden_size: units per layer; num_layers: stacked layers; dropout: between layers and
+    before the read-out."""
+
+    hidden_size: int = 256
+    num_layers: int = 2
+    dropout: float = 0.2
+
+    def __post_init__(self) -> None:
+        if self.hidden_size < 1 or self.num_layers < 1:
+            raise ConfigError("model.hidden_size and model.num_layers must be >= 1")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+
+
+class RecurrentModel(SequenceModel):
+    """Shared body of the three recurrent cells; subclasses pick ``cell``."""
+
+    Config: ClassVar[type] = RecurrentConfig
+    cell: ClassVar[type[nn.RNNBase]]
+
+    def __init__(self, config: RecurrentConfig, n_features: int) -> None:
+        super().__init__(config, n_features)
+        extra = {"nonlinearity": "tanh"} if self.cell is nn.RNN else {}
+        self.rnn = self.cell(
+            n_features,
+            config.hidden_size,
+            num_layers=config.num_layers,
+            dropout=config.dropout if config.num_layers > 1 else 0.0,
+            batch_first=True,
+            **extra,
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.readout = nn.Linear(config.hidden_size, n_features)
+
+    def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)``, recurrent state."""
+        hidden, state = self.rnn(inputs, state)
+        return self.readout(self.dropout(hidden)), state
+
+
+class RNN(RecurrentModel):
+    name = "rnn"
+    description = "vanilla (tanh) recurrent network; independent Bernoulli keys per frame"
+    cell = nn.RNN
+
+
+class GRU(RecurrentModel):
+    name = "gru"
+    description = "gated recurrent unit network; independent Bernoulli keys per frame"
+    cell = nn.GRU
+
+
+class LSTM(RecurrentModel):
+    name = "lstm"
+    description = "long short-term memory network; independent Bernoulli keys per frame"
+    cell = nn.LSTM

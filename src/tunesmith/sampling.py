@@ -1,0 +1,66 @@
+"""Autoregressive sampling of frames: temperature, top-p, a primer to continue, any length.
+
+The model's recurrent state carries the past, so a piece can run far past the training window.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from .models import SequenceModel
+
+Repair = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+@torch.no_grad()
+def sample_frames(
+    model: SequenceModel,
+    *,
+    num: int,
+    length: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    primer: np.ndarray | None = None,
+    seed: int | None = None,
+    repair: Repair | None = None,
+    progress: bool = False,
+) -> np.ndarray:
+    """Draw ``num`` sequences of ``length`` new frames, ``shape=(num, P + length, D)`` uint8.
+
+    ``primer`` ``shape=(P, D)`` is read first and returned in front of its continuation.
+    ``repair(frame, previous)`` may fix each sampled frame (``shape=(num, D)``) before it is fed
+    back, e.g. to keep a representation's channels consistent.
+    """
+    if num < 1 or length < 1:
+        raise ValueError(f"num and length must be >= 1, got num={num}, length={length}")
+    if temperature <= 0 or not 0 < top_p <= 1:
+        raise ValueError(f"temperature must be > 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+    device = next(model.parameters()).device
+    width = model.n_features
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
+    was_training = model.training
+    model.eval()
+    start = np.zeros((1, width), np.float32)
+    history = np.zeros((0, width), np.float32) if primer is None else primer.astype(np.float32)
+    if history.shape[1:] != (width,):
+        raise ValueError(f"primer must have shape (P, {width}), got {primer.shape}")
+    context = torch.from_numpy(np.concatenate([start, history])).to(device)
+    logits, state = model(context.unsqueeze(0).expand(num, -1, -1).contiguous())
+    previous = np.repeat(context[-1:].cpu().numpy(), num, axis=0)
+    frames = []
+    for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
+        frame = model.sample_frame(logits[:, -1], temperature=temperature, top_p=top_p, generator=generator).cpu().numpy()
+        if repair is not None:
+            frame = repair(frame, previous)
+        frames.append(frame)
+        previous = frame
+        logits, state = model(torch.from_numpy(frame).to(device).unsqueeze(1), state)
+    model.train(was_training)
+    new = np.stack(frames, axis=1)
+    out = np.concatenate([np.repeat(history[None], num, axis=0), new], axis=1)
+    return out.astype(np.uint8)

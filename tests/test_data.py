@@ -1,0 +1,132 @@
+"""Splits without leakage, windows, batches, transposition, preparation and its cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tunesmith.config import DataConfig
+from tunesmith.data import (
+    melody_signature,
+    prepare_data,
+    sequence_batches,
+    split_by_melody,
+    training_batches,
+    transpose_frames,
+    window_starts,
+)
+from tunesmith.errors import ConfigError, DataError
+from tunesmith.representation import PianoRollConfig, transpose_piece
+
+from .conftest import SHARED_DATA, make_piece
+
+
+def test_same_melody_same_split_whatever_the_harmony_or_key() -> None:
+    pieces = [make_piece(s, beats=24) for s in range(40)]
+    for s in range(0, 40, 4):  # a re-harmonization in another key with a new bass
+        twin = transpose_piece(make_piece(s, beats=24), 3)
+        twin.tracks[1] = make_piece(s + 100, beats=24).tracks[1]
+        pieces.append(twin)
+    splits = split_by_melody(pieces, valid_fraction=0.15, test_fraction=0.15)
+    where = {i: name for name, idx in splits.items() for i in idx}
+    assert sorted(where) == list(range(len(pieces)))
+    for k, s in enumerate(range(0, 40, 4)):
+        assert where[s] == where[40 + k]
+    assert all(splits[name] for name in ("train", "valid", "test"))
+    assert split_by_melody(pieces, valid_fraction=0.15, test_fraction=0.15) == splits  # deterministic
+
+
+def test_two_pieces_still_validate() -> None:
+    splits = split_by_melody([make_piece(1), make_piece(2)], valid_fraction=0.1, test_fraction=0.1)
+    assert len(splits["train"]) == 1 and len(splits["valid"]) == 1
+
+
+def test_signature_prefers_the_soprano() -> None:
+    piece = make_piece(5)
+    piece.tracks[0].name, piece.tracks[1].name = "Alto", "Soprano"
+    bass_only = make_piece(5)
+    bass_only.tracks = [bass_only.tracks[1]]
+    assert melody_signature(piece) == melody_signature(bass_only)
+
+
+def test_windows_cover_every_frame(rng: np.random.Generator) -> None:
+    lengths = [5, 64, 130]
+    windows = window_starts(lengths, 32, rng)
+    for index, length in enumerate(lengths):
+        covered = set()
+        for i, start in windows:
+            if i == index:
+                covered |= set(range(start, min(start + 32, length)))
+        assert covered == set(range(length))
+
+
+def test_training_batches_shift_inputs_by_one(rng: np.random.Generator) -> None:
+    seq = (rng.random((10, 176)) < 0.2).astype(np.uint8)
+    batch = next(training_batches([seq], [(0, 0), (0, 4)], seq_len=8, batch_size=2, keys=88, rng=rng))
+    assert batch["inputs"].shape == (2, 8, 176)
+    assert not batch["inputs"][0, 0].any()  # the silent start frame
+    assert np.array_equal(batch["targets"][0, :8].numpy(), seq[:8])
+    assert np.array_equal(batch["inputs"][1, :6].numpy(), seq[3:9])
+    assert np.array_equal(batch["targets"][1, :6].numpy(), seq[4:10])
+    assert batch["mask"][1].tolist() == [1.0] * 6 + [0.0] * 2  # frames 4..9, then padding
+
+
+def test_transposition_keeps_notes_in_range(rng: np.random.Generator) -> None:
+    frames = np.zeros((4, 176), np.uint8)
+    frames[:, 0] = frames[:, 88 + 0] = 1  # lowest key: cannot go down
+    up = transpose_frames(frames, 2, 88)
+    assert up[:, 2].all() and up[:, 90].all() and up.sum() == frames.sum()
+    seqs = [frames]
+    for _ in range(20):
+        batch = next(training_batches(seqs, [(0, 0)], seq_len=4, batch_size=1, keys=88, transpose=5, rng=rng))
+        assert batch["targets"].sum() == frames.sum()
+
+
+def test_sequence_batches_pad_and_mask() -> None:
+    seqs = [np.ones((3, 4), np.uint8), np.ones((5, 4), np.uint8)]
+    batch = next(sequence_batches(seqs, batch_size=2))
+    assert batch["mask"].tolist() == [[0, 1, 1, 0, 0], [0, 1, 1, 1, 1]]
+
+
+def test_prepare_folder_splits_skips_and_caches(midi_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    (midi_folder / "broken.mid").write_bytes(b"MThd garbage")
+    (midi_folder / "empty.mid").write_bytes(b"")
+    data = DataConfig(source=str(midi_folder), valid_fraction=0.2, test_fraction=0.2, workers=1)
+    rep = PianoRollConfig(step="eighth")
+    prepared = prepare_data(data, rep, progress=False)
+    assert {Path(f).name for f, _ in prepared.skipped} == {"broken.mid", "empty.mid"}
+    names = {s: set(n) for s, n in prepared.names.items()}
+    assert sum(len(n) for n in names.values()) == 9
+    home = [s for s, n in names.items() if "tune3" in n]
+    assert "copy_of_tune3" in names[home[0]]  # a duplicate file never leaks across splits
+    cached = prepare_data(data, rep, progress=False)
+    assert cached.names == prepared.names
+    assert all(np.array_equal(a, b) for s in prepared.splits for a, b in zip(prepared.splits[s], cached.splits[s]))
+    assert len(list((tmp_path / "cache" / "prepared").glob("*.npz"))) == 1
+
+
+def test_prepare_errors(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    rep = PianoRollConfig()
+    with pytest.raises(DataError, match="not found"):
+        prepare_data(DataConfig(source=str(tmp_path / "nowhere")), rep, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no usable pieces"):
+        prepare_data(DataConfig(source=str(tmp_path / "empty")), rep, progress=False)
+    mat = SHARED_DATA / "polyphonic" / "JSB_Chorales.mat"
+    if mat.exists():
+        with pytest.raises(ConfigError, match="onsets"):
+            prepare_data(DataConfig(source=str(mat)), rep, progress=False)
+
+
+def test_prepare_benchmark_file(tmp_path: Path, monkeypatch) -> None:
+    mat = SHARED_DATA / "polyphonic" / "JSB_Chorales.mat"
+    if not mat.exists():
+        pytest.skip("shared benchmark data not present")
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    prepared = prepare_data(DataConfig(source=str(mat)), PianoRollConfig(step="quarter", onsets=False), progress=False)
+    assert [len(prepared.splits[s]) for s in ("train", "valid", "test")] == [229, 76, 77]
+    assert prepared.frame_count("test") == 4725

@@ -1,0 +1,129 @@
+"""Every registered model: build, one training step, checkpoint save/load, sample."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tunesmith.data import sequence_batches
+from tunesmith.errors import CheckpointError, ConfigError
+from tunesmith.evaluation import frame_nll
+from tunesmith.models import MODELS, SequenceModel, build_model, model_config, model_from_spec
+from tunesmith.models.base import bernoulli_nucleus
+from tunesmith.sampling import sample_frames
+from tunesmith.training import load_checkpoint, save_checkpoint
+
+WIDTH = 12
+
+
+def tiny(name: str) -> SequenceModel:
+    torch.manual_seed(0)
+    return build_model(model_config({"name": name, "hidden_size": 16, "num_layers": 2, "dropout": 0.1}), WIDTH)
+
+
+def toy_sequences(rng: np.random.Generator, n: int = 6) -> list[np.ndarray]:
+    return [(rng.random((int(rng.integers(5, 20)), WIDTH)) < 0.3).astype(np.uint8) for _ in range(n)]
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_build_train_save_load_sample(name: str, tmp_path: Path, rng: np.random.Generator) -> None:
+    model = tiny(name)
+    batch = next(sequence_batches(toy_sequences(rng), batch_size=6))
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = model.loss(batch)["loss"].item()
+    for _ in range(5):
+        optimizer.zero_grad()
+        model.loss(batch)["loss"].backward()
+        optimizer.step()
+    model.eval()
+    after = model.loss(batch)["loss"].item()
+    assert math.isfinite(after) and after < before
+
+    save_checkpoint(tmp_path / "m.pt", {"model": model.spec(), "state_dict": model.state_dict()})
+    payload = load_checkpoint(tmp_path / "m.pt")
+    loaded = model_from_spec(payload["model"])
+    loaded.load_state_dict(payload["state_dict"])
+    loaded.eval()
+    assert torch.allclose(loaded.loss(batch)["loss"], model.loss(batch)["loss"])
+
+    frames = sample_frames(loaded, num=3, length=300, seed=1)  # far past any training window
+    assert frames.shape == (3, 300, WIDTH) and set(np.unique(frames)) <= {0, 1}
+    again = sample_frames(loaded, num=3, length=300, seed=1)
+    assert np.array_equal(frames, again)
+
+
+def test_nll_matches_a_hand_computed_case() -> None:
+    """A model that always predicts p=0.25 for every key: NLL is a closed form per frame."""
+
+    class Constant(SequenceModel):
+        name, description, Config = "constant", "", dict
+
+        def forward(self, inputs, state=None):
+            return torch.full_like(inputs, math.log(0.25 / 0.75)), state
+
+    model = Constant({}, 2)
+    seqs = [np.array([[1, 0], [1, 1], [0, 0]], np.uint8), np.array([[0, 1], [1, 0]], np.uint8)]
+    on, off = -math.log(0.25), -math.log(0.75)
+    # Frame 1 of each sequence is not scored; padding of the shorter one must not count either.
+    expected = ((on + on) + (off + off) + (on + off)) / 3
+    assert frame_nll(model, seqs, batch_size=2) == pytest.approx(expected)
+    assert frame_nll(model, seqs, batch_size=1) == pytest.approx(expected)
+    with_first = ((on + off) + (on + on) + (off + off) + (off + on) + (on + off)) / 5
+    assert frame_nll(model, seqs, batch_size=2, score_first=True) == pytest.approx(with_first)
+
+
+def test_nucleus_keeps_the_head_of_the_expected_notes() -> None:
+    probs = torch.tensor([[0.9, 0.5, 0.05, 0.05]])
+    kept = bernoulli_nucleus(probs, 0.8)  # 0.9 + 0.5 = 1.4 of 1.5 expected notes
+    assert kept[0].tolist() == pytest.approx([0.9, 0.5, 0.0, 0.0])
+    assert torch.equal(bernoulli_nucleus(probs, 1.0), probs)
+
+
+def test_temperature_changes_density(rng: np.random.Generator) -> None:
+    model = tiny("lstm")
+    with torch.no_grad():
+        model.readout.bias.fill_(-1.0)
+    cold = sample_frames(model, num=4, length=100, temperature=0.3, seed=0).mean()
+    hot = sample_frames(model, num=4, length=100, temperature=3.0, seed=0).mean()
+    assert cold < hot
+
+
+def test_primer_is_kept_and_continued(rng: np.random.Generator) -> None:
+    model = tiny("gru")
+    primer = toy_sequences(rng, 1)[0]
+    out = sample_frames(model, num=2, length=7, primer=primer, seed=3)
+    assert out.shape == (2, len(primer) + 7, WIDTH)
+    assert np.array_equal(out[0, : len(primer)], primer) and np.array_equal(out[1, : len(primer)], primer)
+    with pytest.raises(ValueError, match="primer"):
+        sample_frames(model, num=1, length=2, primer=np.zeros((3, WIDTH + 1)))
+
+
+@pytest.mark.parametrize("section", [{"name": "transformer9"}, {"name": "lstm", "hidden": 3}, {"name": "gru", "dropout": "x"}, {"name": "rnn", "dropout": 1.5}])
+def test_bad_model_sections(section: dict) -> None:
+    with pytest.raises(ConfigError):
+        model_config(section)
+
+
+def test_checkpoint_errors(tmp_path: Path) -> None:
+    with pytest.raises(CheckpointError, match="not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable"):
+        load_checkpoint(tmp_path / "junk.pt")
+    torch.save({"weights": torch.zeros(2)}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not a tunesmith checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+def test_checkpoint_refuses_pickled_code(tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    torch.save({"format": "tunesmith-checkpoint/1", "x": Evil()}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "evil.pt")
