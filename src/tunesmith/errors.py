@@ -19,6 +19,9 @@ class DataError(TunesmithError, ValueError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self) -> tuple:
+        return (type(self), (self.path, self.reason))  # survives worker processes
+
 
 class CheckpointError(TunesmithError):
     """A checkpoint or run directory that is missing, corrupt, or belongs to another model."""

@@ -1,10 +1,4 @@
-"""MIDI -> audio with a General MIDI SoundFont: the FluidSynth program when installed, else symusic.
-
-symusic 0.5.x ignores two SF2 tuning generators (``overridingRootKey`` and ``coarseTune``), so
-most instruments of common SoundFonts (TimGM6mb, FluidR3_GM) come out several semitones off key
-(symusic issue #55). Before rendering with symusic, a copy of the SoundFont is rewritten so that
-each sample's own root key carries that tuning; the sound is unchanged, only the pitch is fixed.
-"""
+"""MIDI -> audio with a General MIDI SoundFont: the FluidSynth program when installed, else symusic."""
 
 from __future__ import annotations
 
@@ -14,6 +8,7 @@ import struct
 import subprocess
 import tempfile
 from functools import partial
+from importlib.resources import files
 from pathlib import Path
 
 import numpy as np
@@ -24,24 +19,14 @@ from .utils import atomic_write
 log = logging.getLogger("tunesmith.synthesis")
 
 BACKENDS = ("auto", "fluidsynth", "symusic")
-SYSTEM_SOUNDFONTS = (
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf2/default-GM.sf2",
-    "/usr/share/soundfonts/default.sf2",
-    "/usr/share/soundfonts/FluidR3_GM.sf2",
-    "/usr/share/sounds/sf3/default-GM.sf3",
-)
-_INSTALL_FLUIDSYNTH = "install it with `apt-get install fluidsynth fluid-soundfont-gm`"
+SYSTEM_SOUNDFONTS = (  # Debian/Ubuntu (fluid-soundfont-gm, musescore-general-soundfont), Arch, Fedora
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf3/default-GM.sf3",
+    "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
 
 
 def default_soundfont() -> Path:
-    """The small General MIDI SoundFont ``TimGM6mb.sf2`` that ``pretty_midi`` ships."""
-    try:
-        from importlib.resources import files
-
-        return Path(str(files("pretty_midi") / "TimGM6mb.sf2"))
-    except ModuleNotFoundError as exc:
-        raise DependencyError("the default SoundFont comes with pretty_midi: pip install pretty_midi") from exc
+    """The small General MIDI SoundFont ``TimGM6mb.sf2`` that ``pretty_midi`` (a dependency) ships."""
+    return Path(str(files("pretty_midi") / "TimGM6mb.sf2"))
 
 
 def system_soundfont() -> Path | None:
@@ -49,114 +34,99 @@ def system_soundfont() -> Path | None:
     return next((Path(p) for p in SYSTEM_SOUNDFONTS if Path(p).is_file()), None)
 
 
-def render(
-    midi_path: str | Path,
-    wav_path: str | Path,
-    *,
-    soundfont: str | Path | None = None,
-    sample_rate: int = 44100,
-    backend: str = "auto",
-) -> Path:
-    """Render a MIDI file to a 16-bit PCM stereo WAV file and return its path.
+def render(midi_path: str | Path, wav_path: str | Path, *, soundfont: str | Path | None = None,
+           sample_rate: int = 44100, backend: str = "auto") -> Path:
+    """Render a MIDI file to a 16-bit PCM stereo WAV file at ``sample_rate`` Hz; return its path.
 
-    ``backend="auto"`` uses FluidSynth when the program is installed and a SoundFont is at hand
-    (``soundfont`` or a system one), otherwise symusic with ``soundfont`` or
-    :func:`default_soundfont`. The file is written atomically: when rendering fails, whatever was
-    at ``wav_path`` before is left untouched. A MIDI file without notes gives silence as long as
-    the file (at least one second) rather than an error, so an empty generated piece still plays.
-    FluidSynth adds its reverb tail after the last note; symusic stops at the last note's end.
+    ``backend="auto"`` uses FluidSynth if installed and a SoundFont is at hand (``soundfont`` or
+    :func:`system_soundfont`), else symusic with ``soundfont`` or :func:`default_soundfont`.
+    FluidSynth adds a reverb tail; symusic stops at the last note-off. The WAV is written
+    atomically (a failed render leaves ``wav_path`` as it was). A MIDI file without notes gives
+    silence as long as the file (at least 1 s), so an empty generated piece still plays.
 
-    Raises DataError for a missing, empty or corrupt MIDI file or SoundFont, DependencyError when
-    ``backend="fluidsynth"`` is asked for but not installed, ConfigError for an unknown backend.
+    Raises DataError for a missing, empty or corrupt MIDI file or SoundFont, DependencyError if
+    FluidSynth is asked for but not installed, ConfigError for an unknown backend or sample rate.
     """
     midi_path, wav_path = Path(midi_path), Path(wav_path)
     if backend not in BACKENDS:
         raise ConfigError(f"unknown synthesis backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int) or not 8000 <= sample_rate <= 192000:
-        raise ConfigError(f"sample_rate must be an integer between 8000 and 192000 Hz, got {sample_rate!r}")
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 8000 <= sample_rate <= 192000:
+        raise ConfigError(f"sample_rate must be an integer from 8000 to 192000 Hz, got {sample_rate!r}")
     backend, sf_path = _choose(backend, soundfont)
-    _check_soundfont(sf_path)
+    sample_rate = int(sample_rate)
+    if _read(sf_path, "SoundFont", size=12, magic=b"RIFF")[8:] != b"sfbk":
+        raise DataError(sf_path, "not a SoundFont (no RIFF 'sfbk' header)")
     score = _load_score(midi_path)
     if score.note_num() == 0:
-        seconds = max(float(score.to("second").end()), 1.0)
-        log.warning("%s has no notes: writing %.1f s of silence", midi_path, seconds)
-        silence = np.zeros((round(seconds * sample_rate), 2), np.float32)
+        log.warning("%s has no notes: writing silence", midi_path)
+        silence = np.zeros((round(max(float(score.to("second").end()), 1.0) * sample_rate), 2), np.float32)
         return atomic_write(wav_path, partial(_write_pcm16, audio=silence, sample_rate=sample_rate))
     log.info("rendering %s with %s, SoundFont %s, %d Hz", midi_path, backend, sf_path, sample_rate)
-    if backend == "fluidsynth":
-        write = partial(_render_fluidsynth, midi_path=midi_path, sf_path=sf_path, sample_rate=sample_rate)
-    else:
-        write = partial(_render_symusic, score=score, sf_path=sf_path, sample_rate=sample_rate)
+    render_with = _render_fluidsynth if backend == "fluidsynth" else _render_symusic
+    write = partial(render_with, midi_path=midi_path, score=score, sf_path=sf_path, sample_rate=sample_rate)
     return atomic_write(wav_path, write)
 
 
 def _choose(backend: str, soundfont: str | Path | None) -> tuple[str, Path]:
     """Pick the backend and the SoundFont it will use."""
     given = Path(soundfont) if soundfont is not None else None
-    if given is not None and not given.is_file():
-        raise DataError(given, "SoundFont not found")
     has_fluidsynth = shutil.which("fluidsynth") is not None
-    if backend == "fluidsynth":
-        if not has_fluidsynth:
-            raise DependencyError(f"the fluidsynth program is not installed; {_INSTALL_FLUIDSYNTH}")
+    if backend == "fluidsynth" and not has_fluidsynth:
+        raise DependencyError("fluidsynth not installed: apt-get install fluidsynth fluid-soundfont-gm (or use backend='symusic')")
+    if backend == "fluidsynth" or (backend == "auto" and has_fluidsynth and (given or system_soundfont())):
         return "fluidsynth", given or system_soundfont() or default_soundfont()
-    if backend == "auto" and has_fluidsynth and (given or system_soundfont()):
-        return "fluidsynth", given or system_soundfont()
     return "symusic", given or default_soundfont()
 
 
-def _check_soundfont(path: Path) -> None:
+def _read(path: Path, what: str, *, size: int = -1, magic: bytes = b"") -> bytes:
+    """The first ``size`` bytes of ``path`` (all if -1); DataError if missing, empty or without ``magic``."""
     if not path.is_file():
-        raise DataError(path, "SoundFont not found")
+        raise DataError(path, f"{what} not found")
     with open(path, "rb") as handle:
-        head = handle.read(12)
-    if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"sfbk":
-        raise DataError(path, "not a SoundFont (no RIFF 'sfbk' header)")
-
-
-def _import_symusic():
-    try:
-        import symusic
-    except ModuleNotFoundError as exc:
-        raise DependencyError("reading MIDI and the symusic backend need symusic: pip install 'symusic>=0.5.9,<0.6'") from exc
-    return symusic
+        data = handle.read(size)
+    if not data or not data.startswith(magic):
+        raise DataError(path, f"not a {what} (no {magic.decode()} header)" if data else f"empty {what}")
+    return data
 
 
 def _load_score(path: Path):
-    """Read a MIDI file with symusic; DataError if it is missing, empty or corrupt."""
-    if not path.is_file():
-        raise DataError(path, "MIDI file not found")
-    if path.stat().st_size == 0:
-        raise DataError(path, "empty MIDI file")
-    symusic = _import_symusic()
+    """Read a MIDI file with symusic; DataError if it is missing, empty, truncated or corrupt."""
+    data, at = _read(path, "MIDI file", magic=b"MThd"), 0
+    while at + 8 <= len(data) and data[at:at + 4] in (b"MThd", b"MTrk"):  # symusic may read past a cut chunk
+        at += 8 + int.from_bytes(data[at + 4:at + 8], "big")
+        if at > len(data):
+            raise DataError(path, f"truncated MIDI file ({len(data)} bytes, its chunks need {at})")
     try:
-        return symusic.Score(str(path))
+        import symusic
+    except ModuleNotFoundError as exc:
+        raise DependencyError("reading MIDI for synthesis needs symusic: pip install 'symusic>=0.5.9,<0.6'") from exc
+    try:
+        return symusic.Score.from_midi(data)
     except (RuntimeError, ValueError) as exc:
         raise DataError(path, f"not a readable MIDI file ({exc})") from exc
 
 
 def _write_pcm16(tmp: Path, *, audio: np.ndarray, sample_rate: int) -> None:
-    """Write float audio ``shape=(n_samples, channels)`` in [-1, 1] as 16-bit PCM WAV."""
+    """Write float audio ``shape=(n_samples, channels)`` as 16-bit PCM WAV, scaled down if it would clip."""
     import soundfile
 
     peak = float(np.max(np.abs(audio), initial=0.0))
-    if peak > 1.0:
-        log.warning("audio peaks at %.2f: clipped to [-1, 1]", peak)
-    soundfile.write(str(tmp), np.clip(audio, -1.0, 1.0), sample_rate, subtype="PCM_16", format="WAV")
+    audio = audio * (0.99 / peak) if peak > 1.0 else audio
+    soundfile.write(str(tmp), audio, sample_rate, subtype="PCM_16", format="WAV")
 
 
-def _render_fluidsynth(tmp: Path, *, midi_path: Path, sf_path: Path, sample_rate: int) -> None:
-    # -ni: no MIDI input, no shell; -F: render the file as fast as possible; -O s16: 16-bit PCM
+def _render_fluidsynth(tmp: Path, *, midi_path: Path, score, sf_path: Path, sample_rate: int) -> None:
+    # -ni: no MIDI input, no shell; -F: render to a file as fast as possible; -O s16: 16-bit PCM
     cmd = ["fluidsynth", "-ni", "-q", "-F", str(tmp), "-r", str(sample_rate), "-T", "wav", "-O", "s16",
            str(sf_path), str(midi_path)]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or tmp.stat().st_size <= 44:
-        detail = (proc.stderr or proc.stdout).strip()
-        raise TunesmithError(f"fluidsynth could not render {midi_path} (exit {proc.returncode}): {detail}")
+        raise TunesmithError(f"fluidsynth failed on {midi_path} (exit {proc.returncode}): {proc.stderr.strip()}")
 
 
-def _render_symusic(tmp: Path, *, score, sf_path: Path, sample_rate: int) -> None:
-    symusic = _import_symusic()
+def _render_symusic(tmp: Path, *, midi_path: Path, score, sf_path: Path, sample_rate: int) -> None:
+    import symusic  # importable: _load_score read the score with it
+
     with tempfile.TemporaryDirectory(prefix="tunesmith-sf-") as folder:
         fixed = Path(folder) / f"tuned{sf_path.suffix}"
         fixed.write_bytes(fix_root_keys(sf_path.read_bytes(), source=sf_path))
@@ -169,7 +139,6 @@ def _render_symusic(tmp: Path, *, score, sf_path: Path, sample_rate: int) -> Non
 
 
 def _riff_chunks(data: bytes | bytearray, start: int, end: int):
-    """Yield ``(id, offset of the chunk's header, size)`` for the RIFF chunks in ``data[start:end]``."""
     while start + 8 <= end:
         cid, size = struct.unpack_from("<4sI", data, start)
         yield cid, start, size
@@ -177,52 +146,54 @@ def _riff_chunks(data: bytes | bytearray, start: int, end: int):
 
 
 def fix_root_keys(data: bytes, *, source: str | Path = "<soundfont>") -> bytes:
-    """Return an SF2/SF3 SoundFont whose sample headers carry each zone's tuning, for symusic 0.5.x.
+    """Return SF2/SF3 bytes that symusic 0.5.x plays in tune (other synthesizers hear no change).
 
-    Every instrument zone that sets ``overridingRootKey`` (generator 58) or ``coarseTune`` (51)
-    gets its own copy of the sample header with ``byOriginalPitch`` = root key - coarse tune; the
-    zone points at that copy, its coarse tune becomes 0 and its root key override the new root, so
-    a synthesizer that honours the generators hears the same pitches as one that ignores them.
+    symusic 0.5.x skips the generators ``overridingRootKey`` (58) and ``coarseTune`` (51), so most
+    instruments of TimGM6mb and FluidR3_GM sound semitones off key (symusic issue #55). Each zone
+    that sets them gets a copy of its sample header with ``byOriginalPitch`` = root - coarse tune.
     """
     out = bytearray(data)
     try:
         pdta = next(o for c, o, _ in _riff_chunks(out, 12, len(out)) if c == b"LIST" and out[o + 8:o + 12] == b"pdta")
         pdta_size = struct.unpack_from("<I", out, pdta + 4)[0]
         sub = {c.decode("latin-1"): (o + 8, s) for c, o, s in _riff_chunks(out, pdta + 12, pdta + 8 + pdta_size)}
-        inst = [struct.unpack_from("<20sH", out, sub["inst"][0] + i)[1] for i in range(0, sub["inst"][1], 22)]
-        ibag = [struct.unpack_from("<H", out, sub["ibag"][0] + i)[0] for i in range(0, sub["ibag"][1], 4)]
         shdr_at, shdr_size = sub["shdr"]
-    except (StopIteration, KeyError, struct.error) as exc:
-        raise DataError(source, f"not a readable SoundFont (missing or cut {exc} data)") from exc
-    headers = [bytes(out[shdr_at + i:shdr_at + i + 46]) for i in range(0, shdr_size, 46)]
-    copies: dict[tuple[int, int], int] = {}
-    for first_bag, end_bag in zip(inst[:-1], inst[1:]):
-        global_root = None
-        for bag in range(first_bag, end_bag):
-            gens = {}  # generator -> (byte offset of the record, amount)
-            for g in range(ibag[bag], ibag[bag + 1]):
-                op, amount = struct.unpack_from("<Hh", out, sub["igen"][0] + 4 * g)
-                gens[op] = (sub["igen"][0] + 4 * g, amount)
-            if 53 not in gens:  # a zone without a sample is the instrument's global zone
-                global_root = gens.get(58, (0, None))[1] if bag == first_bag else global_root
-                continue
-            at, sample = gens[53]
-            sample &= 0xFFFF
-            root = gens.get(58, (0, global_root))[1]
-            root = headers[sample][40] if root is None or not 0 <= root <= 127 else root
-            root = min(127, max(0, root - gens.get(51, (0, 0))[1]))
-            if 51 in gens:
-                struct.pack_into("<Hh", out, gens[51][0], 51, 0)
-            if 58 in gens:
-                struct.pack_into("<Hh", out, gens[58][0], 58, root)
-            if root != headers[sample][40]:
-                key = (sample, root)
-                copies.setdefault(key, len(headers) - 1 + len(copies))
-                struct.pack_into("<HH", out, at, 53, copies[key])
-    extra = [bytes(headers[s][:40]) + bytes([r]) + headers[s][41:] for (s, r) in copies]
+        headers = [bytes(out[shdr_at + i:shdr_at + i + 46]) for i in range(0, shdr_size - 45, 46)]
+        copies = _retune_zones(out, sub, headers)
+    except (StopIteration, KeyError, IndexError, struct.error) as exc:
+        raise DataError(source, f"not a readable SoundFont ({type(exc).__name__} {exc} in its preset data)") from exc
+    extra = [headers[s][:40] + bytes([root]) + headers[s][41:] for s, root in copies]
     shdr = b"".join(headers[:-1] + extra + headers[-1:])  # the last header is the terminal "EOS"
     out[shdr_at:shdr_at + shdr_size] = shdr
     struct.pack_into("<I", out, shdr_at - 4, len(shdr))
     struct.pack_into("<I", out, pdta + 4, pdta_size + len(shdr) - shdr_size)
     struct.pack_into("<I", out, 4, len(out) - 8)
     return bytes(out)
+
+
+def _retune_zones(out: bytearray, sub: dict[str, tuple[int, int]], headers: list[bytes]) -> dict[tuple[int, int], int]:
+    """Rewrite the instrument zones of ``out`` in place; return ``{(sample, root): new sample index}``."""
+    inst = [struct.unpack_from("<H", out, sub["inst"][0] + i + 20)[0] for i in range(0, sub["inst"][1], 22)]
+    ibag = [struct.unpack_from("<H", out, sub["ibag"][0] + i)[0] for i in range(0, sub["ibag"][1], 4)]
+    copies: dict[tuple[int, int], int] = {}
+    for first_bag, end_bag in zip(inst[:-1], inst[1:]):
+        global_root = None
+        for bag in range(first_bag, end_bag):
+            at = [sub["igen"][0] + 4 * g for g in range(ibag[bag], ibag[bag + 1])]
+            gens = {op: (a, amount) for a in at for op, amount in [struct.unpack_from("<Hh", out, a)]}
+            if 53 not in gens:  # a zone without a sample is the instrument's global zone
+                global_root = gens.get(58, (0, None))[1] if bag == first_bag else global_root
+                continue
+            sample = gens[53][1] & 0xFFFF
+            override = gens.get(58, (0, global_root))[1]
+            if (override is None and 51 not in gens) or sample >= len(headers) - 1:
+                continue
+            own = headers[sample][40] if headers[sample][40] <= 127 else 60  # 255 = unpitched: read as 60
+            root = override if override is not None and 0 <= override <= 127 else own
+            root = min(127, max(0, root - gens.get(51, (0, 0))[1]))
+            for op in {51, 58} & gens.keys():  # coarse tune -> 0, root key override -> the new root
+                struct.pack_into("<Hh", out, gens[op][0], op, 0 if op == 51 else root)
+            if root != own:
+                copies.setdefault((sample, root), len(headers) - 1 + len(copies))
+                struct.pack_into("<HH", out, gens[53][0], 53, copies[(sample, root)])
+    return copies

@@ -65,7 +65,8 @@ def _mat_split(path: Path, data: dict[str, Any], split: str) -> list[np.ndarray]
     cells = data[key]
     if not isinstance(cells, np.ndarray) or cells.dtype != object:
         raise DataError(path, f"{key!r} is not a cell array of (T, {N_KEYS}) sequences")
-    sequences = [_check_roll(path, split, i, np.asarray(cell)) for i, cell in enumerate(cells.ravel())]
+    sequences = [_check_roll(path, split, i, np.asarray(cell))
+                 for i, cell in enumerate(cells.ravel())]
     return _non_empty(path, split, sequences)
 
 

@@ -7,8 +7,10 @@ pickle in a shared temporary folder and loads that pickle back on the next parse
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 from tunesmith.errors import DataError
 from tunesmith.music import Note, Piece, Tempo, Track
@@ -25,14 +27,13 @@ CORPORA = ("bach-chorales",)
 def read_score(path: str | Path) -> Piece:
     """Read a MusicXML (``.xml``, ``.mxl``, ``.musicxml``) or ABC (``.abc``) file into a Piece.
 
-    Humdrum (``.krn``) is accepted too, for the few corpus works stored that way. See :func:`piece_from_stream` for how parts, notes and tempos are converted. An ABC
-    file that holds several tunes yields its first tune.
+    Humdrum (``.krn``) is accepted too, for corpus works stored that way. See
+    :func:`piece_from_stream` for how parts, notes and tempos are converted. An ABC file
+    that holds several tunes yields its first tune.
 
     Raises:
         DataError: unsupported suffix, missing file, or music21 cannot parse the file.
     """
-    from music21 import converter
-
     path = Path(path)
     fmt = _CORPUS_FORMATS.get(path.suffix.lower())
     if fmt is None:
@@ -41,10 +42,33 @@ def read_score(path: str | Path) -> Piece:
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
-        parsed = converter.parse(path, format=fmt, forceSource=True)
-        return piece_from_stream(parsed, path.stem, str(path))
+        return piece_from_stream(_parse(path, fmt), path.stem, str(path))
     except Exception as exc:  # music21 raises many unrelated types on bad input
         raise DataError(path, f"cannot parse {fmt} file: {type(exc).__name__}: {exc}") from exc
+
+
+def _parse(path: Path, fmt: str) -> Any:
+    """Parse with music21, from source (never from music21's pickle cache)."""
+    from music21 import converter
+
+    if path.suffix.lower() == ".mxl":  # music21 only unzips a lower-case ".mxl" itself
+        return converter.parseData(_mxl_score(path), format="musicxml")
+    return converter.parse(path, format=fmt, forceSource=True)
+
+
+def _mxl_score(path: Path) -> bytes:
+    """The score inside a compressed MusicXML file, as named by ``META-INF/container.xml``."""
+    with zipfile.ZipFile(path) as archive:
+        try:
+            container = ElementTree.fromstring(archive.read("META-INF/container.xml"))
+            member = container.find(".//rootfile").attrib["full-path"]
+        except (KeyError, AttributeError, ElementTree.ParseError):
+            member = next((name for name in archive.namelist()
+                           if not name.startswith("META-INF/")
+                           and name.lower().endswith((".xml", ".musicxml"))), None)
+        if member is None:
+            raise ValueError("no MusicXML score inside the archive")
+        return archive.read(member)
 
 
 def piece_from_stream(stream: Any, name: str = "", source: str = "") -> Piece:
@@ -108,8 +132,8 @@ def _tempos_from_stream(stream: Any) -> list[Tempo]:
 def corpus_paths(name: str, *, limit: int | None = None) -> list[str]:
     """Files of the music21 corpus that :func:`read_corpus` reads for ``name``, in order.
 
-    ``"bach-chorales"`` gives the 371 chorales in Riemenschneider order. Some numbers share
-    one harmonization, so the list holds 350 distinct files; a few are repeated.
+    ``"bach-chorales"`` gives the chorales in Riemenschneider order. Some of the 371 numbers
+    share one harmonization (one file); each file is listed once, so 350 files in all.
     Each path can be read with :func:`read_score`.
 
     Raises:
@@ -122,7 +146,7 @@ def corpus_paths(name: str, *, limit: int | None = None) -> list[str]:
     works = list(corpus.chorales.Iterator(returnType="filename"))
     if limit is not None:
         works = works[:limit]
-    return [_corpus_file(work) for work in works]
+    return list(dict.fromkeys(_corpus_file(work) for work in works))
 
 
 def _corpus_file(work: str) -> str:

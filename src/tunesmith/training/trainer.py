@@ -161,7 +161,7 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
                 nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             optimizer.step()
             state["step"] += 1
-            loss, frames = float(out["loss"]), float(out["frames"])
+            loss, frames = out["loss"].item(), out["frames"].item()
             loss_sum, frame_sum = loss_sum + loss * frames, frame_sum + frames
             bar.set_postfix(loss=f"{loss:.3f}")
             logger.step(state["step"], loss)
@@ -169,7 +169,10 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         shard = valid[ctx.rank :: ctx.world_size]
         nll_total, nll_frames = ctx.sum(*nll_sums(model, shard, batch_size=config.data.batch_size, device=ctx.device))
         valid_nll = nll_total / max(nll_frames, 1)
-        scheduler.step(valid_nll) if tc.lr_schedule == "plateau" else scheduler.step()
+        if tc.lr_schedule == "plateau":
+            scheduler.step(valid_nll)
+        else:
+            scheduler.step()
 
         improved = valid_nll < state["best_valid_nll"] - 1e-6
         if improved:

@@ -1,0 +1,138 @@
+"""The trainer: it learns, resumes exactly after an interruption, runs under torchrun with two
+gloo processes where only rank 0 writes, and refuses bad configs before any training starts."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tunesmith.config import load_config
+from tunesmith.errors import CheckpointError, ConfigError, DataError
+from tunesmith.run import load_run
+from tunesmith.training import load_checkpoint, train
+from tunesmith.training import trainer as trainer_module
+
+TINY = [
+    "data.seq_len=16", "data.batch_size=4", "data.workers=1", "data.valid_fraction=0.25", "data.test_fraction=0.1",
+    "representation.step=eighth", "model.hidden_size=16", "model.num_layers=1", "train.lr=0.01", "train.patience=0",
+]
+
+
+def tiny_config(folder: Path, *extra: str):
+    return load_config(None, [f"data.source={folder}", *TINY, *extra])
+
+
+def rows(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(autouse=True)
+def private_cache(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+
+
+def test_training_learns_and_writes_its_run(midi_folder: Path, tmp_path: Path) -> None:
+    result = train(tiny_config(midi_folder, "train.epochs=6"), tmp_path / "run", progress=False)
+    history = rows(tmp_path / "run")
+    assert [int(r["epoch"]) for r in history] == list(range(1, 7))
+    assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
+    assert result.best_valid_nll == min(float(r["valid_nll"]) for r in history)
+    for name in ("config.yaml", "loss.png", "checkpoints/best.pt", "checkpoints/last.pt"):
+        assert (tmp_path / "run" / name).is_file(), name
+    assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
+    checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert checkpoint["model"]["name"] == "lstm" and checkpoint["epoch"] == 6
+    assert checkpoint["representation"]["step"] == "eighth" and checkpoint["tunesmith_version"]
+    run = load_run(tmp_path / "run")
+    assert run.info["best_valid_nll"] == pytest.approx(result.best_valid_nll)
+
+
+def test_resume_after_interruption_matches_an_uninterrupted_run(midi_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    config = tiny_config(midi_folder, "train.epochs=4", "data.transpose=2", "model.dropout=0.2")
+    train(config, tmp_path / "straight", progress=False)
+
+    calls = {"n": 0}
+    real = trainer_module.nll_sums
+
+    def crash_in_epoch_3(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt  # the power goes out during epoch 3's validation
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(trainer_module, "nll_sums", crash_in_epoch_3)
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "resumed", progress=False)
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 2
+    monkeypatch.setattr(trainer_module, "nll_sums", real)
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(config, tmp_path / "resumed", progress=False)
+    train(config, tmp_path / "resumed", resume=True, progress=False)
+
+    a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
+    assert b["epoch"] == 4 and b["step"] == a["step"]
+    for key in a["state_dict"]:
+        assert torch.allclose(a["state_dict"][key], b["state_dict"][key], atol=1e-6), key
+    assert [r["epoch"] for r in rows(tmp_path / "resumed")] == ["1", "2", "3", "4"]
+
+
+def test_resume_refuses_another_model(midi_folder: Path, tmp_path: Path) -> None:
+    train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "run", progress=False)
+    with pytest.raises(CheckpointError, match="checkpoint is for model lstm"):
+        train(tiny_config(midi_folder, "train.epochs=2", "model.name=gru"), tmp_path / "run", resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(tiny_config(midi_folder), tmp_path / "fresh", resume=True, progress=False)
+
+
+def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp_path: Path) -> None:
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(f"data:\n  source: {midi_folder}\n")
+    prepared_by_one = tmp_path / "single"
+    train(tiny_config(midi_folder, "train.epochs=3"), prepared_by_one, progress=False)  # also warms the cache
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "tunesmith", "train", str(config_file), "--out", str(tmp_path / "ddp"), "--quiet",
+               *[a for item in TINY + ["train.epochs=3"] for a in ("--set", item)]]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    history = rows(tmp_path / "ddp")
+    assert [r["epoch"] for r in history] == ["1", "2", "3"]  # one writer: no doubled rows
+    assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
+    assert len(list((tmp_path / "ddp" / "tb").glob("events.out.tfevents.*"))) == 1
+    assert done.stdout.count("trained 3 epochs") == 1
+    written = sorted(p.relative_to(tmp_path / "ddp").as_posix() for p in (tmp_path / "ddp").rglob("*") if p.is_file() and "tb" not in p.parts)
+    assert written == ["checkpoints/best.pt", "checkpoints/last.pt", "config.yaml", "loss.png", "metrics.csv"]
+    # Each process sees half the windows of an epoch: about half the optimizer steps (batches round up).
+    single_steps = load_checkpoint(prepared_by_one / "checkpoints" / "last.pt")["step"]
+    assert single_steps / 2 <= load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["step"] < single_steps
+
+
+@pytest.mark.parametrize(
+    "overrides, error, message",
+    [
+        (["train.lr=fast"], ConfigError, "train.lr"),
+        (["train.epochz=3"], ConfigError, "did you mean train.epochs"),
+        (["model.name=wavenet"], ConfigError, "registered models"),
+        (["data.seq_len=[1]"], ConfigError, "data.seq_len"),
+        (["train.lr_schedule=linear"], ConfigError, "lr_schedule"),
+    ],
+)
+def test_bad_config_fails_before_training(overrides, error, message, tmp_path: Path) -> None:
+    with pytest.raises(error, match=message):
+        load_config(None, overrides)
+
+
+def test_empty_dataset_fails_before_training(tmp_path: Path) -> None:
+    (tmp_path / "nothing").mkdir()
+    (tmp_path / "nothing" / "notes.txt").write_text("not music")
+    with pytest.raises(DataError, match="no usable pieces"):
+        train(tiny_config(tmp_path / "nothing"), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
