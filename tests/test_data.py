@@ -130,3 +130,27 @@ def test_prepare_benchmark_file(tmp_path: Path, monkeypatch) -> None:
     prepared = prepare_data(DataConfig(source=str(mat)), PianoRollConfig(step="quarter", onsets=False), progress=False)
     assert [len(prepared.splits[s]) for s in ("train", "valid", "test")] == [229, 76, 77]
     assert prepared.frame_count("test") == 4725
+
+
+# The four pairs of music21 Bach chorales whose soprano lines are identical (found by comparing
+# every chorale's soprano notes): each pair must land in one split.
+SAME_SOPRANO = [("bwv194.6", "bwv39.7"), ("bwv244.44", "bwv244.15"), ("bwv62.6", "bwv274"), ("bwv177.4", "bwv117.4")]
+
+
+def test_bach_chorales_sharing_a_soprano_share_a_split() -> None:
+    from tunesmith.io import corpus_paths
+    from tunesmith.io.score import read_score
+
+    wanted = {name for pair in SAME_SOPRANO for name in pair}
+    paths = corpus_paths("bach-chorales")
+    chosen = [p for p in paths if Path(p).stem in wanted] + paths[:24]  # plus unrelated chorales
+    pieces = [read_score(p) for p in dict.fromkeys(chosen)]
+    for piece in pieces:
+        piece.name = Path(piece.source).stem
+    assert wanted <= {p.name for p in pieces}
+    for fractions in [(0.1, 0.1), (0.3, 0.3), (0.45, 0.45)]:
+        splits = split_by_melody(pieces, valid_fraction=fractions[0], test_fraction=fractions[1])
+        where = {pieces[i].name: name for name, idx in splits.items() for i in idx}
+        for a, b in SAME_SOPRANO:
+            assert where[a] == where[b], (a, b, fractions)
+        assert len({where[n] for n in where}) == 3

@@ -53,10 +53,10 @@ def _render(args: argparse.Namespace) -> None:
 
 
 def _models(args: argparse.Namespace) -> None:
-    from .models import MODELS
+    from .models import list_models
 
-    for name, cls in MODELS.items():
-        print(f"{name:10s} {cls.description}")
+    for name, description in list_models().items():
+        print(f"{name:10s} {description}")
 
 
 def build_parser() -> argparse.ArgumentParser:

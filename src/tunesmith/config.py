@@ -34,7 +34,7 @@ class DataConfig:
 
     source: str = "bach-chorales"
     seq_len: int = 64
-    batch_size: int = 32
+    batch_size: int = 16
     valid_fraction: float = 0.1
     test_fraction: float = 0.1
     transpose: int = 0
@@ -52,12 +52,12 @@ class TrainConfig:
         early (0: never). max_minutes: stop after this much training time (0: no limit).
     """
 
-    epochs: int = 30
-    lr: float = 1e-3
+    epochs: int = 40
+    lr: float = 3e-3
     weight_decay: float = 0.0
-    lr_schedule: str = "plateau"
+    lr_schedule: str = "cosine"
     grad_clip: float = 1.0
-    patience: int = 6
+    patience: int = 10
     seed: int = 0
     max_minutes: float = 0.0
     device: str = "auto"

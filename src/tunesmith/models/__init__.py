@@ -19,6 +19,11 @@ def model_class(name: str) -> type[SequenceModel]:
         raise ConfigError(f"unknown model {name!r}; registered models: {', '.join(MODELS)}") from None
 
 
+def list_models() -> dict[str, str]:
+    """Registered model names and a one-line description of each."""
+    return {name: cls.description for name, cls in MODELS.items()}
+
+
 def model_config(section: dict[str, Any]) -> dict[str, Any]:
     """Validate a ``model:`` config section (``name`` plus options); return it with defaults filled."""
     from dataclasses import asdict
@@ -49,4 +54,4 @@ def model_from_spec(spec: dict[str, Any]) -> SequenceModel:
         raise CheckpointError(f"checkpoint holds an unusable model description: {exc}") from exc
 
 
-__all__ = ["MODELS", "SequenceModel", "build_model", "model_class", "model_config", "model_from_spec"]
+__all__ = ["MODELS", "SequenceModel", "build_model", "list_models", "model_class", "model_config", "model_from_spec"]

@@ -21,9 +21,9 @@ class RecurrentConfig:
     """hidden_size: units per layer; num_layers: stacked layers; dropout: between layers and
     before the read-out."""
 
-    hidden_size: int = 256
-    num_layers: int = 2
-    dropout: float = 0.2
+    hidden_size: int = 384
+    num_layers: int = 1
+    dropout: float = 0.1
 
     def __post_init__(self) -> None:
         if self.hidden_size < 1 or self.num_layers < 1:
