@@ -92,3 +92,11 @@ def test_generate_refuses_a_checkpoint_of_something_else(tmp_path: Path, capsys)
 def test_module_entry_point_runs() -> None:
     done = subprocess.run([sys.executable, "-m", "tunesmith", "models"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "lstm" in done.stdout
+
+
+def test_demo_refuses_to_overwrite_an_earlier_demo(tmp_path: Path, capsys) -> None:
+    (tmp_path / "demo" / "run").mkdir(parents=True)
+    (tmp_path / "demo" / "run" / "keep.txt").write_text("earlier work")
+    assert main(["demo", "--out", str(tmp_path / "demo")]) == 2
+    assert "already holds a demo run" in capsys.readouterr().err
+    assert (tmp_path / "demo" / "run" / "keep.txt").read_text() == "earlier work"

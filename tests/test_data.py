@@ -154,3 +154,18 @@ def test_bach_chorales_sharing_a_soprano_share_a_split() -> None:
         for a, b in SAME_SOPRANO:
             assert where[a] == where[b], (a, b, fractions)
         assert len({where[n] for n in where}) == 3
+
+
+def test_prepare_normalizes_keys(tmp_path: Path, monkeypatch) -> None:
+    from tunesmith.io import write_midi
+    from tunesmith.music import Note, Piece, Track
+
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    scale = [62, 64, 66, 67, 69, 71, 73, 74]  # D major
+    piece = Piece([Track([Note(float(i), p, 1.0) for i, p in enumerate(scale)]), Track([Note(0.0, 38, 8.0)])])
+    write_midi(piece, tmp_path / "d_major" / "scale.mid")
+    rep = PianoRollConfig(step="quarter", onsets=False, normalize_key=True)
+    data = DataConfig(source=str(tmp_path / "d_major"), valid_fraction=0.0, test_fraction=0.0, workers=1)
+    frames = prepare_data(data, rep, progress=False).splits["train"][0]
+    first_pitches = {21 + k for k in np.flatnonzero(frames[0])}
+    assert first_pitches == {60, 36}  # D4 and D2 moved down to C4 and C2

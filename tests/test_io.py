@@ -276,7 +276,7 @@ def test_find_music_files(folder: Path) -> None:
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_read_folder_skips_bad_files(folder: Path, workers: int, caplog) -> None:
-    with caplog.at_level(logging.WARNING, logger="tunesmith.io"):
+    with caplog.at_level(logging.INFO, logger="tunesmith.io"):
         pieces, failures = read_folder(folder, workers=workers)
     assert [p.name for p in pieces] == ["TWO", "tune", "one"]
     assert failures == [(str(folder / "a/broken.mid"), failures[0][1])]

@@ -136,3 +136,20 @@ def test_empty_dataset_fails_before_training(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no usable pieces"):
         train(tiny_config(tmp_path / "nothing"), tmp_path / "run", progress=False)
     assert not (tmp_path / "run").exists()
+
+
+def test_early_stopping_and_time_limit(midi_folder: Path, tmp_path: Path) -> None:
+    # A learning rate this small cannot improve validation by the 1e-6 the trainer asks for.
+    stalled = train(tiny_config(midi_folder, "train.epochs=20", "train.patience=2", "train.lr=1e-12",
+                                "train.lr_schedule=constant"), tmp_path / "stall", progress=False)
+    assert stalled.stopped == "early stopping" and stalled.epochs == 3 and stalled.best_epoch == 1
+    timed = train(tiny_config(midi_folder, "train.epochs=50", "train.max_minutes=0.0001"), tmp_path / "timed", progress=False)
+    assert timed.stopped == "time limit" and timed.epochs == 1
+
+
+def test_skipped_files_are_reported_once_at_the_end(midi_folder: Path, tmp_path: Path, caplog) -> None:
+    (midi_folder / "zz_broken.mid").write_bytes(b"MThd\x00\x00\x00\x06junk")
+    with caplog.at_level("INFO"):
+        train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "run", progress=False)
+    reports = [r for r in caplog.records if r.levelname == "WARNING" and "zz_broken.mid" in r.getMessage()]
+    assert len(reports) == 1 and "skipped 1 inputs" in reports[0].getMessage()

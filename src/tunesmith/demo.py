@@ -9,6 +9,7 @@ from importlib.resources import files
 from pathlib import Path
 
 from .config import load_config
+from .errors import TunesmithError
 from .run import generate, load_run, write_pieces
 from .training import TrainResult, train
 
@@ -42,6 +43,8 @@ def run_demo(
     """
     started = time.monotonic()
     out_dir = Path(out_dir)
+    if (out_dir / "run").exists():
+        raise TunesmithError(f"{out_dir} already holds a demo run; choose another --out or remove it")
     overrides = [f"train.max_minutes={minutes}"] if minutes is not None else []
     config = load_config(demo_config_path(), overrides)
     result = train(config, out_dir / "run", progress=progress)

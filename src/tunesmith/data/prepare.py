@@ -50,8 +50,13 @@ class PreparedData:
         return sum(len(x) for x in self.splits[split])
 
     def summary(self) -> str:
+        """One line per split, then every skipped input with its reason."""
         parts = [f"{s}: {len(self.splits[s])} pieces / {self.frame_count(s)} frames" for s in SPLITS]
-        return "; ".join(parts)
+        lines = ["; ".join(parts)]
+        if self.skipped:
+            lines.append(f"skipped {len(self.skipped)} inputs:")
+            lines += [f"  {file}: {reason}" for file, reason in self.skipped]
+        return "\n".join(lines)
 
 
 def prepare_data(data: DataConfig, representation: PianoRollConfig, *, progress: bool = True) -> PreparedData:
@@ -108,10 +113,9 @@ def _from_pieces(
             usable.append((piece, frames))
         else:
             skipped.append((piece.source or piece.name, f"no notes in the {rep.keys}-key range"))
-    for file, reason in skipped:
-        log.warning("skipped %s: %s", file, reason)
     if not usable:
-        raise DataError(source, f"no usable pieces ({len(skipped)} skipped)")
+        details = "".join(f"\n  {file}: {reason}" for file, reason in skipped)
+        raise DataError(source, f"no usable pieces ({len(skipped)} skipped){details}")
     indices = split_by_melody([p for p, _ in usable], valid_fraction=data.valid_fraction,
                               test_fraction=data.test_fraction)
     splits = {s: [usable[i][1] for i in indices[s]] for s in SPLITS}

@@ -119,7 +119,7 @@ def read_folder(folder: str | Path, *, workers: int = 1,
     pieces, failures = [], []
     for path, (piece, reason) in zip(paths, outcomes):
         if piece is None:
-            logger.warning("skipping %s: %s", path, reason)
+            logger.info("skipping %s: %s", path, reason)  # the caller reports all of them at the end
             failures.append((path, reason))
         else:
             pieces.append(piece)
@@ -127,7 +127,7 @@ def read_folder(folder: str | Path, *, workers: int = 1,
 
 
 def _try_read_piece(path: str) -> tuple[Piece | None, str]:
-    """(piece, "") or (None, reason): DataError itself does not pickle between processes."""
+    """(piece, "") or (None, reason), so one bad file never stops a worker pool."""
     try:
         return read_piece(path), ""
     except DataError as exc:

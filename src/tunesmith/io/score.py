@@ -196,7 +196,7 @@ def read_corpus(name: str, *, workers: int = 1, progress: bool = False,
 
 
 def _try_read_score(path: str) -> tuple[Piece | None, str]:
-    """(piece, "") or (None, reason): DataError itself does not pickle between processes."""
+    """(piece, "") or (None, reason), so one bad file never stops a worker pool."""
     try:
         return read_score(path), ""
     except DataError as exc:

@@ -113,7 +113,8 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     valid = data.splits["valid"] or data.splits["train"]
     if not data.splits["valid"]:
         log.warning("no validation pieces (too few melodies); validating on the training split")
-    log.info("data: %s", data.summary())
+    if ctx.is_main:
+        (log.warning if data.skipped else log.info)("data: %s", data.summary())
 
     seed_everything(tc.seed)
     model = build_model(config.model, config.representation.n_features).to(ctx.device)
