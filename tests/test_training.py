@@ -4,6 +4,7 @@ gloo processes where only rank 0 writes, and refuses bad configs before any trai
 from __future__ import annotations
 
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -153,3 +154,12 @@ def test_skipped_files_are_reported_once_at_the_end(midi_folder: Path, tmp_path:
         train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "run", progress=False)
     reports = [r for r in caplog.records if r.levelname == "WARNING" and "zz_broken.mid" in r.getMessage()]
     assert len(reports) == 1 and "skipped 1 inputs" in reports[0].getMessage()
+
+
+def test_resume_with_more_epochs_stretches_the_cosine_schedule(midi_folder: Path, tmp_path: Path) -> None:
+    train(tiny_config(midi_folder, "train.epochs=2", "train.lr_schedule=cosine"), tmp_path / "run", progress=False)
+    train(tiny_config(midi_folder, "train.epochs=4", "train.lr_schedule=cosine"), tmp_path / "run", resume=True, progress=False)
+    lrs = [float(r["lr"]) for r in rows(tmp_path / "run")]
+    # Rows 1-2 follow a 2-epoch cosine (down to 0); rows 3-4 the 4-epoch one from where it stands.
+    expected = [0.01 * 0.5 * (1 + math.cos(math.pi * e / t)) for e, t in [(1, 2), (2, 2), (3, 4), (4, 4)]]
+    assert lrs == pytest.approx(expected, abs=1e-9)

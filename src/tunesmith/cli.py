@@ -39,7 +39,7 @@ def _train(args: argparse.Namespace) -> None:
 def _generate(args: argparse.Namespace) -> None:
     from .run import generate, load_run, write_pieces
 
-    run = load_run(args.run_dir, checkpoint=args.checkpoint)
+    run = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
     pieces = generate(run, num=args.num, length=args.length, temperature=args.temperature, top_p=args.top_p,
                       primer=args.primer, seed=args.seed, program=args.program, progress=True)
     for files in write_pieces(pieces, args.out, run.representation, audio=not args.no_audio, soundfont=args.soundfont):
@@ -91,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--program", type=int, default=0, help="General MIDI program of the output (0: piano)")
     p.add_argument("--checkpoint", default="best", help="best, last, or a .pt file")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--soundfont", type=Path, default=None)
     p.add_argument("--no-audio", action="store_true", help="write MIDI and plots only")
     p.set_defaults(func=_generate)

@@ -11,8 +11,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from .config import config_from_dict
 from .errors import CheckpointError
 from .models import SequenceModel, model_from_spec
@@ -48,7 +46,11 @@ class Run:
 
 
 def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Run:
-    """Load ``run_dir/checkpoints/{checkpoint}.pt`` (``best`` or ``last``, or a ``.pt`` path)."""
+    """Load ``run_dir/checkpoints/{checkpoint}.pt`` (``best`` or ``last``, or a ``.pt`` path)
+    onto ``device`` ("cpu", "cuda", "auto": CUDA when available)."""
+    from .training.distributed import pick_device
+
+    device = str(pick_device(device))
     run_dir = Path(run_dir)
     path = Path(checkpoint) if checkpoint.endswith(".pt") else run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not run_dir.exists() and not path.exists():
@@ -140,6 +142,3 @@ def write_pieces(
         written.append(files)
     return written
 
-
-def default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"

@@ -57,8 +57,9 @@ class _LossOf(nn.Module):
 
 def _scheduler(optimizer: torch.optim.Optimizer, config: ExperimentConfig) -> torch.optim.lr_scheduler.LRScheduler:
     kind = config.train.lr_schedule
-    if kind == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.train.epochs)
+    if kind == "cosine":  # closed form of the epoch, so a resumed run with more epochs stretches it
+        epochs = config.train.epochs
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)))
     if kind == "plateau":
         return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.train.patience // 3))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
