@@ -21,6 +21,7 @@ class RunLogger:
         if enabled:
             from torch.utils.tensorboard import SummaryWriter
 
+            run_dir.mkdir(parents=True, exist_ok=True)
             self.writer = SummaryWriter(log_dir=str(run_dir / "tb"))
             if not self.csv_path.exists():
                 with open(self.csv_path, "w", newline="") as handle:

@@ -101,21 +101,47 @@ def train(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False
         shutdown_distributed(ctx)
 
 
-def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: DistContext) -> TrainResult:  # noqa: C901
-    if config.train.threads:
-        torch.set_num_threads(config.train.threads)
-    tc = config.train
-    data = prepare_data(config.data, config.representation, progress=progress and ctx.is_main) if ctx.is_main else None
+def _load_data(config: ExperimentConfig, ctx: DistContext, *, progress: bool) -> tuple[PreparedData, list[np.ndarray]]:
+    """Prepare the data on rank 0 first (it fills the cache the others then read); return it
+    with the sequences to validate on."""
+    data = prepare_data(config.data, config.representation, progress=progress) if ctx.is_main else None
     ctx.barrier()
-    if data is None:  # other ranks read the cache rank 0 just wrote (or prepare their own copy)
+    if data is None:
         data = prepare_data(config.data, config.representation, progress=False)
     if not data.splits["train"]:
         raise DataError(config.data.source, "the training split is empty")
-    valid = data.splits["valid"] or data.splits["train"]
-    if not data.splits["valid"]:
-        log.warning("no validation pieces (too few melodies); validating on the training split")
     if ctx.is_main:
         (log.warning if data.skipped else log.info)("data: %s", data.summary())
+        if not data.splits["valid"]:
+            log.warning("no validation pieces (too few melodies); validating on the training split")
+    return data, data.splits["valid"] or data.splits["train"]
+
+
+def _train_epoch(wrapped: nn.Module, model: SequenceModel, optimizer: torch.optim.Optimizer, batches, *,
+                 grad_clip: float, state: dict, logger: RunLogger) -> tuple[float, float]:
+    """One pass over ``batches``; returns (summed loss x frames, frames) of this process."""
+    model.train()
+    loss_sum = frame_sum = 0.0
+    for batch in batches:
+        out = wrapped(batch)
+        optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        state["step"] += 1
+        loss, frames = out["loss"].item(), out["frames"].item()
+        loss_sum, frame_sum = loss_sum + loss * frames, frame_sum + frames
+        batches.set_postfix(loss=f"{loss:.3f}")
+        logger.step(state["step"], loss)
+    return loss_sum, frame_sum
+
+
+def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: DistContext) -> TrainResult:
+    tc = config.train
+    if tc.threads:
+        torch.set_num_threads(tc.threads)
+    data, valid = _load_data(config, ctx, progress=progress and ctx.is_main)
 
     seed_everything(tc.seed)
     model = build_model(config.model, config.representation.n_features).to(ctx.device)
@@ -130,13 +156,10 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         scheduler.load_state_dict(checkpoint["scheduler"])
         state.update({k: checkpoint[k] for k in state})
         log.info("resuming %s after epoch %d", run_dir, state["epoch"])
-    wrapped: nn.Module = _LossOf(model)
-    if ctx.distributed:
-        wrapped = DistributedDataParallel(wrapped)
+    wrapped: nn.Module = DistributedDataParallel(_LossOf(model)) if ctx.distributed else _LossOf(model)
 
     logger = RunLogger(run_dir, enabled=ctx.is_main)
     if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
         save_config(config, run_dir / "config.yaml")
         logger.truncate_after(state["epoch"])
         log.info("model %s: %d parameters", model.name, sum(p.numel() for p in model.parameters()))
@@ -144,32 +167,18 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     stopped, started = "epochs", time.monotonic() - state["seconds"]
     for epoch in range(state["epoch"] + 1, tc.epochs + 1):
         torch.manual_seed(tc.seed * 1_000_003 + epoch * 101 + ctx.rank)  # dropout: reproducible on resume
-        rng = np.random.default_rng([tc.seed, epoch, ctx.rank, 1])
         windows = _my_windows(data, config, epoch, ctx)
         batches = training_batches(
             data.splits["train"], windows, seq_len=config.data.seq_len, batch_size=config.data.batch_size,
-            keys=config.representation.keys, transpose=config.data.transpose, rng=rng,
+            keys=config.representation.keys, transpose=config.data.transpose,
+            rng=np.random.default_rng([tc.seed, epoch, ctx.rank, 1]),
         )
-        total_batches = math.ceil(len(windows) / config.data.batch_size)
-        bar = tqdm(batches, total=total_batches, desc=f"epoch {epoch}/{tc.epochs}", disable=not (progress and ctx.is_main), leave=False)
-        model.train()
-        loss_sum = frame_sum = 0.0
-        for batch in bar:
-            batch = {k: v.to(ctx.device) for k, v in batch.items()}
-            out = wrapped(batch)
-            optimizer.zero_grad(set_to_none=True)
-            out["loss"].backward()
-            if tc.grad_clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            optimizer.step()
-            state["step"] += 1
-            loss, frames = out["loss"].item(), out["frames"].item()
-            loss_sum, frame_sum = loss_sum + loss * frames, frame_sum + frames
-            bar.set_postfix(loss=f"{loss:.3f}")
-            logger.step(state["step"], loss)
-        loss_sum, frame_sum = ctx.sum(loss_sum, frame_sum)
-        shard = valid[ctx.rank :: ctx.world_size]
-        nll_total, nll_frames = ctx.sum(*nll_sums(model, shard, batch_size=config.data.batch_size, device=ctx.device))
+        on_device = ({k: v.to(ctx.device) for k, v in b.items()} for b in batches)
+        bar = tqdm(on_device, total=math.ceil(len(windows) / config.data.batch_size), desc=f"epoch {epoch}/{tc.epochs}",
+                   disable=not (progress and ctx.is_main), leave=False)
+        loss_sum, frame_sum = ctx.sum(*_train_epoch(wrapped, model, optimizer, bar, grad_clip=tc.grad_clip, state=state, logger=logger))
+        nll_total, nll_frames = ctx.sum(*nll_sums(model, valid[ctx.rank :: ctx.world_size],
+                                                  batch_size=config.data.batch_size, device=ctx.device))
         valid_nll = nll_total / max(nll_frames, 1)
         if tc.lr_schedule == "plateau":
             scheduler.step(valid_nll)
