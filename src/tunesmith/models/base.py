@@ -42,6 +42,13 @@ class SequenceModel(nn.Module):
         """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)`` and the carried state."""
         raise NotImplementedError
 
+    def set_output_prior(self, frequencies: torch.Tensor) -> None:
+        """Start the output at the data's marginal: how often each feature is on, ``shape=(D,)``.
+
+        Called once before training from scratch. Without it a fresh model predicts 0.5 for
+        every key and spends its first steps learning that frames are sparse. Optional.
+        """
+
     def log_prob(self, batch: Batch) -> torch.Tensor:
         """Log-likelihood of each target frame, ``shape=(B, L)``, in nats (summed over keys)."""
         logits, _ = self(batch["inputs"])

@@ -52,6 +52,10 @@ class RecurrentModel(SequenceModel):
         self.dropout = nn.Dropout(config.dropout)
         self.readout = nn.Linear(config.hidden_size, n_features)
 
+    def set_output_prior(self, frequencies: torch.Tensor) -> None:
+        with torch.no_grad():
+            self.readout.bias.copy_(torch.logit(frequencies.clamp(1e-4, 1 - 1e-4)))
+
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)``, recurrent state."""
         hidden, state = self.rnn(inputs, state)
