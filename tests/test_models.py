@@ -127,3 +127,18 @@ def test_checkpoint_refuses_pickled_code(tmp_path: Path) -> None:
     torch.save({"format": "tunesmith-checkpoint/1", "x": Evil()}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_output_prior_starts_at_the_marginal(name: str, rng: np.random.Generator) -> None:
+    seqs = [(rng.random((40, WIDTH)) < np.linspace(0.02, 0.3, WIDTH)).astype(np.uint8) for _ in range(8)]
+    batch = next(sequence_batches(seqs, batch_size=8))
+    frequencies = np.concatenate(seqs).mean(axis=0)
+    p = frequencies.clip(1e-4, 1 - 1e-4)
+    scored = np.concatenate([s[1:] for s in seqs]).astype(float)
+    marginal = float(-(scored * np.log(p) + (1 - scored) * np.log(1 - p)).sum(1).mean())
+    model = tiny(name).eval()
+    fresh = model.loss(batch)["loss"].item()
+    model.set_output_prior(torch.tensor(frequencies, dtype=torch.float32))
+    primed = model.loss(batch)["loss"].item()
+    assert primed < fresh and primed < 1.2 * marginal
