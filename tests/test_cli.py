@@ -73,6 +73,7 @@ def test_models_lists_every_family(capsys) -> None:
         (["train", "{tmp}/missing.yaml", "--out", "{tmp}/r"], "config file not found"),
         (["train", "{tmp}/bad.yaml", "--out", "{tmp}/r"], "unknown config key 'train.speed'"),
         (["train", "{tmp}/bad.yaml", "--out", "{tmp}/r", "--set", "train.speed=1"], "unknown config key"),
+        (["train", "{tmp}/bad.yaml", "--out", "{tmp}/r", "--set", "oops"], "not of the form key=value"),
     ],
 )
 def test_errors_are_one_clear_line(argv: list[str], message: str, tmp_path: Path, capsys) -> None:
@@ -100,3 +101,15 @@ def test_demo_refuses_to_overwrite_an_earlier_demo(tmp_path: Path, capsys) -> No
     assert main(["demo", "--out", str(tmp_path / "demo")]) == 2
     assert "already holds a demo run" in capsys.readouterr().err
     assert (tmp_path / "demo" / "run" / "keep.txt").read_text() == "earlier work"
+
+
+def test_generate_rejects_bad_sampling_values(midi_folder: Path, tmp_path: Path, capsys) -> None:
+    from tunesmith.config import load_config
+    from tunesmith.training import train
+
+    train(load_config(None, [f"data.source={midi_folder}", *TINY, "train.epochs=1"]), tmp_path / "run", progress=False)
+    for flags, message in [(["--num", "0"], "num and length"), (["--temperature", "0"], "temperature"),
+                           (["--top-p", "1.5"], "top_p"), (["--primer", str(tmp_path / "nope.mid")], "nope.mid")]:
+        code = main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "o"), "--no-audio", *flags])
+        err = capsys.readouterr().err
+        assert code == 2 and message in err and "Traceback" not in err

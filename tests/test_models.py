@@ -98,7 +98,7 @@ def test_primer_is_kept_and_continued(rng: np.random.Generator) -> None:
     out = sample_frames(model, num=2, length=7, primer=primer, seed=3)
     assert out.shape == (2, len(primer) + 7, WIDTH)
     assert np.array_equal(out[0, : len(primer)], primer) and np.array_equal(out[1, : len(primer)], primer)
-    with pytest.raises(ValueError, match="primer"):
+    with pytest.raises(ConfigError, match="primer"):
         sample_frames(model, num=1, length=2, primer=np.zeros((3, WIDTH + 1)))
 
 

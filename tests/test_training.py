@@ -124,9 +124,19 @@ def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp
         (["model.name=wavenet"], ConfigError, "registered models"),
         (["data.seq_len=[1]"], ConfigError, "data.seq_len"),
         (["train.lr_schedule=linear"], ConfigError, "lr_schedule"),
+        (["data.batch_size=0"], ConfigError, "data.batch_size must be >= 1"),
+        (["data.seq_len=-4"], ConfigError, "data.seq_len must be >= 1"),
+        (["data.valid_fraction=0.6", "data.test_fraction=0.5"], ConfigError, "leave some training data"),
+        (["data.transpose=-1"], ConfigError, "data.transpose"),
+        (["train.patience=-1"], ConfigError, "train.patience"),
+        (["train.device=tpu"], ConfigError, "train.device"),
+        (["representation.fps=30"], None, None),  # fine: fps is only read when step is fps
     ],
 )
 def test_bad_config_fails_before_training(overrides, error, message, tmp_path: Path) -> None:
+    if error is None:
+        load_config(None, overrides)
+        return
     with pytest.raises(error, match=message):
         load_config(None, overrides)
 

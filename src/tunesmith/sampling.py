@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .errors import ConfigError
 from .models import SequenceModel
 
 Repair = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -36,9 +37,9 @@ def sample_frames(
     back, e.g. to keep a representation's channels consistent.
     """
     if num < 1 or length < 1:
-        raise ValueError(f"num and length must be >= 1, got num={num}, length={length}")
+        raise ConfigError(f"num and length must be >= 1, got num={num}, length={length}")
     if temperature <= 0 or not 0 < top_p <= 1:
-        raise ValueError(f"temperature must be > 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+        raise ConfigError(f"temperature must be > 0 and top_p in (0, 1]; got {temperature}, {top_p}")
     device = next(model.parameters()).device
     width = model.n_features
     generator = torch.Generator(device=device)
@@ -48,7 +49,7 @@ def sample_frames(
     start = np.zeros((1, width), np.float32)
     history = np.zeros((0, width), np.float32) if primer is None else primer.astype(np.float32)
     if history.shape[1:] != (width,):
-        raise ValueError(f"primer must have shape (P, {width}), got {primer.shape}")
+        raise ConfigError(f"primer must have shape (P, {width}), got {primer.shape}")
     context = torch.from_numpy(np.concatenate([start, history])).to(device)
     logits, state = model(context.unsqueeze(0).expand(num, -1, -1).contiguous())
     previous = np.repeat(context[-1:].cpu().numpy(), num, axis=0)
