@@ -58,20 +58,26 @@ def main() -> None:
         prepare_data(config.data, config.representation, progress=False)
         cached = time.perf_counter() - started
 
-    print(json.dumps({
-        "demo_seconds": round(demo_seconds, 1),
-        "prepare_cold_seconds": round(cold, 1),
-        "prepare_cached_seconds": round(cached, 2),
-        "train_seconds": round(result.training.seconds, 1),
-        "epochs": result.training.epochs,
-        "stopped": result.training.stopped,
-        "valid_nll": round(result.training.best_valid_nll, 3),
-        "baseline_valid_nll": round(frequency_baseline_nll(prepared.splits["train"], prepared.splits["valid"]), 3),
-        "pieces": {s: len(prepared.splits[s]) for s in ("train", "valid", "test")},
-        "frames": {s: prepared.frame_count(s) for s in ("train", "valid", "test")},
-        "torch_threads": __import__("torch").get_num_threads(),
-        "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "demo_seconds": round(demo_seconds, 1),
+                "prepare_cold_seconds": round(cold, 1),
+                "prepare_cached_seconds": round(cached, 2),
+                "train_seconds": round(result.training.seconds, 1),
+                "epochs": result.training.epochs,
+                "stopped": result.training.stopped,
+                "valid_nll": round(result.training.best_valid_nll, 3),
+                "baseline_valid_nll": round(
+                    frequency_baseline_nll(prepared.splits["train"], prepared.splits["valid"]), 3
+                ),
+                "pieces": {s: len(prepared.splits[s]) for s in ("train", "valid", "test")},
+                "frames": {s: prepared.frame_count(s) for s in ("train", "valid", "test")},
+                "torch_threads": __import__("torch").get_num_threads(),
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

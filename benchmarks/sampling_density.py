@@ -51,8 +51,15 @@ def main() -> None:
     data = prepare_data(config.data, config.representation, progress=False)
     out = {"reference_valid": density([x[:, :keys].sum(-1) for x in data.splits["valid"]])}
     for temperature, top_p in SETTINGS:
-        frames = sample_frames(run.model, num=args.num, length=args.length, temperature=temperature, top_p=top_p,
-                               seed=args.seed, repair=partial(make_consistent, config=rep))
+        frames = sample_frames(
+            run.model,
+            num=args.num,
+            length=args.length,
+            temperature=temperature,
+            top_p=top_p,
+            seed=args.seed,
+            repair=partial(make_consistent, config=rep),
+        )
         out[f"T={temperature},top_p={top_p}"] = density([f[:, :keys].sum(-1) for f in frames])
     print(json.dumps(out))
 

@@ -65,8 +65,13 @@ def main() -> None:
             }
             for name, program in INSTRUMENTS.items()
         }
-    worst = {label: max(abs(cell[label]) for notes in table.values() for cell in notes.values()) for label in ("shipped", "repaired")}
-    print(json.dumps({"soundfont": shipped.name, "symusic": symusic.__version__, "semitones_off": table, "worst": worst}))
+    worst = {
+        label: max(abs(cell[label]) for notes in table.values() for cell in notes.values())
+        for label in ("shipped", "repaired")
+    }
+    print(
+        json.dumps({"soundfont": shipped.name, "symusic": symusic.__version__, "semitones_off": table, "worst": worst})
+    )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import soundfile
+import yaml
 
 from tunesmith.cli import main
 from tunesmith.io import read_piece
@@ -34,8 +35,29 @@ def test_train_generate_render_end_to_end(midi_folder: Path, tmp_path: Path, cap
 
     out = tmp_path / "gen"
     primer = midi_folder / "a" / "tune1.mid"
-    assert main(["generate", str(run), "--out", str(out), "--num", "2", "--length", "200", "--temperature", "0.8",
-                 "--top-p", "0.9", "--seed", "3", "--primer", str(primer)]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--out",
+                str(out),
+                "--num",
+                "2",
+                "--length",
+                "200",
+                "--temperature",
+                "0.8",
+                "--top-p",
+                "0.9",
+                "--seed",
+                "3",
+                "--primer",
+                str(primer),
+            ]
+        )
+        == 0
+    )
     for name in ("piece-01", "piece-02"):
         assert (out / f"{name}.png").stat().st_size > 1000
         audio, rate = soundfile.read(out / f"{name}.wav")
@@ -47,9 +69,41 @@ def test_train_generate_render_end_to_end(midi_folder: Path, tmp_path: Path, cap
         primer_start = sorted((n.time, n.pitch) for n in primer_piece.notes if n.time < 4)
         assert primer_start == sorted((n.time, n.pitch) for n in generated.notes if n.time < 4)
 
+    settings = yaml.safe_load((out / "generation.yaml").read_text())
+    assert settings["temperature"] == 0.8 and settings["seed"] == 3 and settings["primer"] == str(primer)
+    before = (out / "piece-01.mid").read_bytes()
+    assert main(["generate", str(run), "--out", str(out), "--num", "1", "--length", "8", "--no-audio"]) == 2
+    assert "already holds" in capsys.readouterr().err and (out / "piece-01.mid").read_bytes() == before
+    assert (
+        main(["generate", str(run), "--out", str(out), "--num", "1", "--length", "8", "--no-audio", "--overwrite"]) == 0
+    )
+    (out / "piece-01.mid").write_bytes(before)
+
     again = tmp_path / "gen2"
-    assert main(["generate", str(run), "--out", str(again), "--num", "2", "--length", "200", "--temperature", "0.8",
-                 "--top-p", "0.9", "--seed", "3", "--primer", str(primer), "--no-audio"]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                str(run),
+                "--out",
+                str(again),
+                "--num",
+                "2",
+                "--length",
+                "200",
+                "--temperature",
+                "0.8",
+                "--top-p",
+                "0.9",
+                "--seed",
+                "3",
+                "--primer",
+                str(primer),
+                "--no-audio",
+            ]
+        )
+        == 0
+    )
     assert (again / "piece-01.mid").read_bytes() == (out / "piece-01.mid").read_bytes()  # the seed decides
     assert not (again / "piece-01.wav").exists()
 
@@ -108,8 +162,12 @@ def test_generate_rejects_bad_sampling_values(midi_folder: Path, tmp_path: Path,
     from tunesmith.training import train
 
     train(load_config(None, [f"data.source={midi_folder}", *TINY, "train.epochs=1"]), tmp_path / "run", progress=False)
-    for flags, message in [(["--num", "0"], "num and length"), (["--temperature", "0"], "temperature"),
-                           (["--top-p", "1.5"], "top_p"), (["--primer", str(tmp_path / "nope.mid")], "nope.mid")]:
+    for flags, message in [
+        (["--num", "0"], "num and length"),
+        (["--temperature", "0"], "temperature"),
+        (["--top-p", "1.5"], "top_p"),
+        (["--primer", str(tmp_path / "nope.mid")], "nope.mid"),
+    ]:
         code = main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "o"), "--no-audio", *flags])
         err = capsys.readouterr().err
         assert code == 2 and message in err and "Traceback" not in err

@@ -14,8 +14,7 @@ import scipy.io
 
 import tunesmith.io as tio
 from tunesmith.errors import DataError
-from tunesmith.io import (SUFFIXES, find_music_files, read_benchmark, read_corpus, read_folder,
-                          read_piece, write_midi)
+from tunesmith.io import SUFFIXES, find_music_files, read_benchmark, read_corpus, read_folder, read_piece, write_midi
 from tunesmith.io.midi import read_midi
 from tunesmith.io.score import corpus_paths
 from tunesmith.music import Note, Piece, Tempo, Track
@@ -55,9 +54,11 @@ MUSICXML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 # (time, pitch, duration) after merging the tie and dropping the grace note
 MUSICXML_NOTES = [(0.0, 60, 2.0), (2.0, 64, 1.0), (2.0, 67, 1.0), (3.0, 62, 3.0), (6.0, 64, 2.0)]
-EMPTY_MUSICXML = ('<?xml version="1.0"?><score-partwise><part-list><score-part id="P1">'
-                  "<part-name>x</part-name></score-part></part-list>"
-                  '<part id="P1"><measure number="1"/></part></score-partwise>')
+EMPTY_MUSICXML = (
+    '<?xml version="1.0"?><score-partwise><part-list><score-part id="P1">'
+    "<part-name>x</part-name></score-part></part-list>"
+    '<part id="P1"><measure number="1"/></part></score-partwise>'
+)
 
 ABC = """X:1
 T:Test tune
@@ -67,13 +68,26 @@ Q:1/4=100
 K:G
 GABc d2 d2 | [GBd]4 z4 | e2 e2 d4- | d8 |]
 """
-ABC_NOTES = [(0.0, 67, 0.5), (0.5, 69, 0.5), (1.0, 71, 0.5), (1.5, 72, 0.5), (2.0, 74, 1.0),
-             (3.0, 74, 1.0), (4.0, 67, 2.0), (4.0, 71, 2.0), (4.0, 74, 2.0), (8.0, 76, 1.0),
-             (9.0, 76, 1.0), (10.0, 74, 6.0)]
+ABC_NOTES = [
+    (0.0, 67, 0.5),
+    (0.5, 69, 0.5),
+    (1.0, 71, 0.5),
+    (1.5, 72, 0.5),
+    (2.0, 74, 1.0),
+    (3.0, 74, 1.0),
+    (4.0, 67, 2.0),
+    (4.0, 71, 2.0),
+    (4.0, 74, 2.0),
+    (8.0, 76, 1.0),
+    (9.0, 76, 1.0),
+    (10.0, 74, 6.0),
+]
 
 # A protocol-0 pickle as Python 2 wrote them (S'...' strings, I... ints).
-PY2_PICKLE = (b"(dp0\nS'train'\np1\n(lp2\n(lp3\n(lp4\nI60\naI64\naa(ta(I72\ntaasS'valid'\np6\n"
-              b"(lp7\n(lp8\n(lp9\nI21\naaasS'test'\np10\n(lp11\n(lp12\n(lp13\nI108\naaas.")
+PY2_PICKLE = (
+    b"(dp0\nS'train'\np1\n(lp2\n(lp3\n(lp4\nI60\naI64\naa(ta(I72\ntaasS'valid'\np6\n"
+    b"(lp7\n(lp8\n(lp9\nI21\naaasS'test'\np10\n(lp11\n(lp12\n(lp13\nI108\naaas."
+)
 
 
 def triples(track: Track) -> list[tuple[float, int, float]]:
@@ -83,15 +97,18 @@ def triples(track: Track) -> list[tuple[float, int, float]]:
 @pytest.fixture
 def piece() -> Piece:
     """Two tracks: a piano with repeated notes back to back and a chord, and drums."""
-    piano = Track(notes=[Note(float(i), 60, 1.0, 90) for i in range(4)]
-                  + [Note(0.0, 64, 2.0, 70), Note(0.0, 67, 2.0, 70), Note(4.5, 72, 1 / 3, 100)],
-                  program=5, name="Piano")
-    drums = Track(notes=[Note(i * 0.5, 36, 0.5, 110) for i in range(8)], is_drum=True,
-                  name="Drums")
+    piano = Track(
+        notes=[Note(float(i), 60, 1.0, 90) for i in range(4)]
+        + [Note(0.0, 64, 2.0, 70), Note(0.0, 67, 2.0, 70), Note(4.5, 72, 1 / 3, 100)],
+        program=5,
+        name="Piano",
+    )
+    drums = Track(notes=[Note(i * 0.5, 36, 0.5, 110) for i in range(8)], is_drum=True, name="Drums")
     return Piece(tracks=[piano, drums], tempos=[Tempo(0.0, 100.0), Tempo(4.0, 140.0)])
 
 
 # ---------------------------------------------------------------- MIDI
+
 
 def test_midi_round_trip(piece: Piece, tmp_path: Path) -> None:
     path = write_midi(piece, tmp_path / "new" / "dir" / "song.mid")
@@ -99,8 +116,7 @@ def test_midi_round_trip(piece: Piece, tmp_path: Path) -> None:
     assert os.listdir(path.parent) == ["song.mid"]  # no temporary file left behind
     back = read_piece(path)
     assert (back.name, back.source) == ("song", str(path))
-    assert [(t.name, t.program, t.is_drum) for t in back.tracks] == [
-        ("Piano", 5, False), ("Drums", 0, True)]
+    assert [(t.name, t.program, t.is_drum) for t in back.tracks] == [("Piano", 5, False), ("Drums", 0, True)]
     for original, read in zip(piece.tracks, back.tracks):
         assert len(read.notes) == len(original.notes)
         for (t0, p0, d0), (t1, p1, d1) in zip(triples(original), triples(read)):
@@ -158,9 +174,9 @@ def test_read_nottingham_midi() -> None:
 
 # ---------------------------------------------------------------- MusicXML and ABC
 
+
 def write_mxl(path: Path, xml: str) -> Path:
-    container = ('<?xml version="1.0"?><container><rootfiles>'
-                 '<rootfile full-path="score.xml"/></rootfiles></container>')
+    container = '<?xml version="1.0"?><container><rootfiles><rootfile full-path="score.xml"/></rootfiles></container>'
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("META-INF/container.xml", container)
         archive.writestr("score.xml", xml)
@@ -253,6 +269,7 @@ def test_read_piece_folder_named_like_a_file(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- folders
 
+
 @pytest.fixture
 def folder(piece: Piece, tmp_path: Path) -> Path:
     root = tmp_path / "music"
@@ -267,8 +284,7 @@ def folder(piece: Piece, tmp_path: Path) -> Path:
 
 def test_find_music_files(folder: Path) -> None:
     found = find_music_files(folder)
-    assert found == [folder / "TWO.MID", folder / "a/broken.mid", folder / "a/tune.abc",
-                     folder / "b/one.mid"]
+    assert found == [folder / "TWO.MID", folder / "a/broken.mid", folder / "a/tune.abc", folder / "b/one.mid"]
     assert set(SUFFIXES) == {".mid", ".midi", ".xml", ".mxl", ".musicxml", ".abc"}
     with pytest.raises(DataError, match="folder not found"):
         find_music_files(folder / "nope")
@@ -286,6 +302,7 @@ def test_read_folder_skips_bad_files(folder: Path, workers: int, caplog) -> None
 
 # ---------------------------------------------------------------- benchmarks
 
+
 def cells(*lengths: int, rng: np.random.Generator) -> np.ndarray:
     out = np.empty((1, len(lengths)), dtype=object)
     for i, length in enumerate(lengths):
@@ -299,13 +316,11 @@ def rng() -> np.random.Generator:
 
 
 def test_read_benchmark_mat(tmp_path: Path, rng: np.random.Generator) -> None:
-    data = {"traindata": cells(5, 7, rng=rng), "validdata": cells(3, rng=rng),
-            "testdata": cells(4, 4, rng=rng)}
+    data = {"traindata": cells(5, 7, rng=rng), "validdata": cells(3, rng=rng), "testdata": cells(4, 4, rng=rng)}
     scipy.io.savemat(tmp_path / "set.mat", data)
     splits = read_benchmark(tmp_path / "set.mat")
     assert list(splits) == ["train", "valid", "test"]
-    assert [[s.shape for s in splits[k]] for k in splits] == [[(5, 88), (7, 88)], [(3, 88)],
-                                                              [(4, 88), (4, 88)]]
+    assert [[s.shape for s in splits[k]] for k in splits] == [[(5, 88), (7, 88)], [(3, 88)], [(4, 88), (4, 88)]]
     assert all(s.dtype == np.float32 for seqs in splits.values() for s in seqs)
     np.testing.assert_array_equal(splits["train"][1], data["traindata"][0, 1])
 
@@ -362,13 +377,10 @@ BAD_BENCHMARKS = {  # id -> (file name, content: bytes, dict for savemat, or obj
     "suffix": ("set.npz", b"data", "unsupported benchmark file type"),
     "corrupt-mat": ("bad.mat", b"not a mat file at all" * 10, "not a readable .mat file"),
     "corrupt-pickle": ("bad.pkl", b"\x80\x04garbage", "not a readable pickle"),
-    "mat-missing-key": ("a.mat", {k: v for k, v in GOOD_MAT.items() if k != "testdata"},
-                        "missing variable 'testdata'"),
-    "mat-87-columns": ("b.mat", {**GOOD_MAT, "validdata": mat_cells(np.zeros((2, 87)))},
-                       "expected (T, 88)"),
+    "mat-missing-key": ("a.mat", {k: v for k, v in GOOD_MAT.items() if k != "testdata"}, "missing variable 'testdata'"),
+    "mat-87-columns": ("b.mat", {**GOOD_MAT, "validdata": mat_cells(np.zeros((2, 87)))}, "expected (T, 88)"),
     "mat-not-cells": ("c.mat", {**GOOD_MAT, "traindata": np.zeros((2, 88))}, "not a cell array"),
-    "mat-values": ("d.mat", {**GOOD_MAT, "testdata": mat_cells(np.full((2, 88), 2.0))},
-                   "other than 0 and 1"),
+    "mat-values": ("d.mat", {**GOOD_MAT, "testdata": mat_cells(np.full((2, 88), 2.0))}, "other than 0 and 1"),
     "pickle-list": ("e.pkl", [1, 2, 3], "expected a dict"),
     "pickle-missing-key": ("f.pkl", {"train": [[[60]]], "valid": [[[60]]]}, "missing split"),
     "pickle-empty-split": ("g.pkl", {**good_splits(), "valid": []}, "has no sequences"),

@@ -102,7 +102,15 @@ def test_primer_is_kept_and_continued(rng: np.random.Generator) -> None:
         sample_frames(model, num=1, length=2, primer=np.zeros((3, WIDTH + 1)))
 
 
-@pytest.mark.parametrize("section", [{"name": "transformer9"}, {"name": "lstm", "hidden": 3}, {"name": "gru", "dropout": "x"}, {"name": "rnn", "dropout": 1.5}])
+@pytest.mark.parametrize(
+    "section",
+    [
+        {"name": "transformer9"},
+        {"name": "lstm", "hidden": 3},
+        {"name": "gru", "dropout": "x"},
+        {"name": "rnn", "dropout": 1.5},
+    ],
+)
 def test_bad_model_sections(section: dict) -> None:
     with pytest.raises(ConfigError):
         model_config(section)

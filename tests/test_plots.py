@@ -26,7 +26,9 @@ def test_note_names():
 
 def test_loss_curves_png(tmp_path):
     csv = tmp_path / "metrics.csv"
-    csv.write_text(HEADER + "1,10,2.5,2.7,0.001,1.0\n2,20,2.0,,0.001,2.0\n3,30,1.8,2.1,0.001,3.0\n4,40,1.6,2.2,0.001,4.0\n")
+    csv.write_text(
+        HEADER + "1,10,2.5,2.7,0.001,1.0\n2,20,2.0,,0.001,2.0\n3,30,1.8,2.1,0.001,3.0\n4,40,1.6,2.2,0.001,4.0\n"
+    )
     png = plot_loss_curves(csv, tmp_path / "plots" / "loss.png", title="run")
     assert png == tmp_path / "plots" / "loss.png"
     image = read_png(png)
@@ -42,8 +44,13 @@ def test_loss_curves_without_validation(tmp_path):
 
 @pytest.mark.parametrize(
     "text, reason",
-    [(HEADER, "no rows"), ("", "missing column"), ("epoch,step\n1,2\n", "missing column"),
-     (HEADER + "1,10,abc,2.0,0.001,1\n", "not a number"), (HEADER + "1,10,,,0.001,1\n", "no train_loss")],
+    [
+        (HEADER, "no rows"),
+        ("", "missing column"),
+        ("epoch,step\n1,2\n", "missing column"),
+        (HEADER + "1,10,abc,2.0,0.001,1\n", "not a number"),
+        (HEADER + "1,10,,,0.001,1\n", "no train_loss"),
+    ],
     ids=["header-only", "empty-file", "no-loss-columns", "not-a-number", "no-values"],
 )
 def test_loss_curves_bad_csv(tmp_path, text, reason):
@@ -78,9 +85,14 @@ def test_piano_roll_with_no_frames(tmp_path):
 
 @pytest.mark.parametrize(
     "roll, onsets, match",
-    [(np.zeros(10), None, r"shape=\(T, K\)"), (np.zeros((2, 3, 4)), None, r"shape=\(T, K\)"),
-     (np.zeros((10, 0)), None, r"shape=\(T, K\)"), (np.zeros((10, 12)), np.zeros((10, 13)), r"shape=\(T, K\)=\(10, 12\)"),
-     (np.full((4, 12), 2.0), None, r"\[0, 1\]"), (np.zeros((4, 100)), None, "outside MIDI")],
+    [
+        (np.zeros(10), None, r"shape=\(T, K\)"),
+        (np.zeros((2, 3, 4)), None, r"shape=\(T, K\)"),
+        (np.zeros((10, 0)), None, r"shape=\(T, K\)"),
+        (np.zeros((10, 12)), np.zeros((10, 13)), r"shape=\(T, K\)=\(10, 12\)"),
+        (np.full((4, 12), 2.0), None, r"\[0, 1\]"),
+        (np.zeros((4, 100)), None, "outside MIDI"),
+    ],
     ids=["1d", "3d", "no-keys", "onsets-shape", "out-of-range", "too-many-keys"],
 )
 def test_piano_roll_bad_input(tmp_path, roll, onsets, match):

@@ -58,7 +58,7 @@ def test_symusic_renders_audible_a4_at_the_right_pitch(a4_midi, tmp_path, sample
     audio, _ = soundfile.read(str(wav), always_2d=True)
     mono = audio.mean(axis=1)
     assert np.sqrt(np.mean(mono**2)) > 0.005
-    peak = strongest_frequency(mono[: sample_rate], sample_rate)
+    peak = strongest_frequency(mono[:sample_rate], sample_rate)
     assert near_harmonic(peak, 440.0), f"strongest peak at {peak:.1f} Hz is not a harmonic of 440 Hz"
 
 
@@ -150,8 +150,10 @@ def test_fluidsynth_failure_raises_and_keeps_the_old_wav(a4_midi, tmp_path, monk
     wav = tmp_path / "a4.wav"
     wav.write_bytes(b"previous take")
     monkeypatch.setattr("tunesmith.synthesis.shutil.which", lambda name: "/usr/bin/fluidsynth")
-    monkeypatch.setattr("tunesmith.synthesis.subprocess.run",
-                        lambda cmd, **kwargs: subprocess.CompletedProcess(cmd, 1, "", "fluidsynth: error: boom"))
+    monkeypatch.setattr(
+        "tunesmith.synthesis.subprocess.run",
+        lambda cmd, **kwargs: subprocess.CompletedProcess(cmd, 1, "", "fluidsynth: error: boom"),
+    )
     with pytest.raises(TunesmithError, match="boom"):
         render(a4_midi, wav, backend="fluidsynth", soundfont=default_soundfont())
     assert wav.read_bytes() == b"previous take"
@@ -160,9 +162,13 @@ def test_fluidsynth_failure_raises_and_keeps_the_old_wav(a4_midi, tmp_path, monk
 
 @pytest.mark.parametrize(
     "content, reason",
-    [(None, "MIDI file not found"), (b"", "empty MIDI file"), (b"not a midi file at all", "not a MIDI file"),
-     (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x40\x00\x90", "truncated MIDI file"),
-     (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x02\x00\x90", "not a readable MIDI file")],
+    [
+        (None, "MIDI file not found"),
+        (b"", "empty MIDI file"),
+        (b"not a midi file at all", "not a MIDI file"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x40\x00\x90", "truncated MIDI file"),
+        (b"MThd\x00\x00\x00\x06\x00\x01\x00\x01\x01\xe0MTrk\x00\x00\x00\x02\x00\x90", "not a readable MIDI file"),
+    ],
     ids=["missing", "empty", "garbage", "truncated", "corrupt-track"],
 )
 def test_bad_midi_raises_data_error(tmp_path, content, reason):

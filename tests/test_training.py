@@ -20,8 +20,16 @@ from tunesmith.training import load_checkpoint, train
 from tunesmith.training import trainer as trainer_module
 
 TINY = [
-    "data.seq_len=16", "data.batch_size=4", "data.workers=1", "data.valid_fraction=0.25", "data.test_fraction=0.1",
-    "representation.step=eighth", "model.hidden_size=16", "model.num_layers=1", "train.lr=0.01", "train.patience=0",
+    "data.seq_len=16",
+    "data.batch_size=4",
+    "data.workers=1",
+    "data.valid_fraction=0.25",
+    "data.test_fraction=0.1",
+    "representation.step=eighth",
+    "model.hidden_size=16",
+    "model.num_layers=1",
+    "train.lr=0.01",
+    "train.patience=0",
 ]
 
 
@@ -88,7 +96,9 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(midi_folder: Pat
 def test_resume_refuses_another_model(midi_folder: Path, tmp_path: Path) -> None:
     train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "run", progress=False)
     with pytest.raises(CheckpointError, match="checkpoint is for model lstm"):
-        train(tiny_config(midi_folder, "train.epochs=2", "model.name=gru"), tmp_path / "run", resume=True, progress=False)
+        train(
+            tiny_config(midi_folder, "train.epochs=2", "model.name=gru"), tmp_path / "run", resume=True, progress=False
+        )
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(tiny_config(midi_folder), tmp_path / "fresh", resume=True, progress=False)
 
@@ -99,9 +109,22 @@ def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp
     prepared_by_one = tmp_path / "single"
     train(tiny_config(midi_folder, "train.epochs=3"), prepared_by_one, progress=False)  # also warms the cache
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-               "-m", "tunesmith", "train", str(config_file), "--out", str(tmp_path / "ddp"), "--quiet",
-               *[a for item in TINY + ["train.epochs=3"] for a in ("--set", item)]]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "tunesmith",
+        "train",
+        str(config_file),
+        "--out",
+        str(tmp_path / "ddp"),
+        "--quiet",
+        *[a for item in TINY + ["train.epochs=3"] for a in ("--set", item)],
+    ]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     history = rows(tmp_path / "ddp")
@@ -109,7 +132,11 @@ def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
     assert len(list((tmp_path / "ddp" / "tb").glob("events.out.tfevents.*"))) == 1
     assert done.stdout.count("trained 3 epochs") == 1
-    written = sorted(p.relative_to(tmp_path / "ddp").as_posix() for p in (tmp_path / "ddp").rglob("*") if p.is_file() and "tb" not in p.parts)
+    written = sorted(
+        p.relative_to(tmp_path / "ddp").as_posix()
+        for p in (tmp_path / "ddp").rglob("*")
+        if p.is_file() and "tb" not in p.parts
+    )
     assert written == ["checkpoints/best.pt", "checkpoints/last.pt", "config.yaml", "loss.png", "metrics.csv"]
     # Each process sees half the windows of an epoch: about half the optimizer steps (batches round up).
     single_steps = load_checkpoint(prepared_by_one / "checkpoints" / "last.pt")["step"]
@@ -151,10 +178,15 @@ def test_empty_dataset_fails_before_training(tmp_path: Path) -> None:
 
 def test_early_stopping_and_time_limit(midi_folder: Path, tmp_path: Path) -> None:
     # A learning rate this small cannot improve validation by the 1e-6 the trainer asks for.
-    stalled = train(tiny_config(midi_folder, "train.epochs=20", "train.patience=2", "train.lr=1e-12",
-                                "train.lr_schedule=constant"), tmp_path / "stall", progress=False)
+    stalled = train(
+        tiny_config(midi_folder, "train.epochs=20", "train.patience=2", "train.lr=1e-12", "train.lr_schedule=constant"),
+        tmp_path / "stall",
+        progress=False,
+    )
     assert stalled.stopped == "early stopping" and stalled.epochs == 3 and stalled.best_epoch == 1
-    timed = train(tiny_config(midi_folder, "train.epochs=50", "train.max_minutes=0.0001"), tmp_path / "timed", progress=False)
+    timed = train(
+        tiny_config(midi_folder, "train.epochs=50", "train.max_minutes=0.0001"), tmp_path / "timed", progress=False
+    )
     assert timed.stopped == "time limit" and timed.epochs == 1
 
 
@@ -168,7 +200,12 @@ def test_skipped_files_are_reported_once_at_the_end(midi_folder: Path, tmp_path:
 
 def test_resume_with_more_epochs_stretches_the_cosine_schedule(midi_folder: Path, tmp_path: Path) -> None:
     train(tiny_config(midi_folder, "train.epochs=2", "train.lr_schedule=cosine"), tmp_path / "run", progress=False)
-    train(tiny_config(midi_folder, "train.epochs=4", "train.lr_schedule=cosine"), tmp_path / "run", resume=True, progress=False)
+    train(
+        tiny_config(midi_folder, "train.epochs=4", "train.lr_schedule=cosine"),
+        tmp_path / "run",
+        resume=True,
+        progress=False,
+    )
     lrs = [float(r["lr"]) for r in rows(tmp_path / "run")]
     # Rows 1-2 follow a 2-epoch cosine (down to 0); rows 3-4 the 4-epoch one from where it stands.
     expected = [0.01 * 0.5 * (1 + math.cos(math.pi * e / t)) for e, t in [(1, 2), (2, 2), (3, 4), (4, 4)]]

@@ -16,8 +16,10 @@ def _demo(args: argparse.Namespace) -> None:
 
     result = run_demo(args.out, num=args.num, length=args.length, minutes=args.minutes, seed=args.seed)
     t = result.training
-    print(f"\ntrained {t.epochs} epochs ({t.stopped}) in {t.seconds:.0f} s; best validation NLL "
-          f"{t.best_valid_nll:.3f} nats/frame at epoch {t.best_epoch}")
+    print(
+        f"\ntrained {t.epochs} epochs ({t.stopped}) in {t.seconds:.0f} s; best validation NLL "
+        f"{t.best_valid_nll:.3f} nats/frame at epoch {t.best_epoch}"
+    )
     print(f"run:            {result.run_dir}  (checkpoints, metrics.csv, TensorBoard logs in tb/)")
     print(f"loss curve:     {result.run_dir / 'loss.png'}")
     for files in result.pieces:
@@ -32,17 +34,49 @@ def _train(args: argparse.Namespace) -> None:
     config = load_config(args.config, args.set)
     result = train(config, args.out, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"trained {result.epochs} epochs ({result.stopped}); best validation NLL "
-              f"{result.best_valid_nll:.4f} at epoch {result.best_epoch}; run in {result.run_dir}")
+        print(
+            f"trained {result.epochs} epochs ({result.stopped}); best validation NLL "
+            f"{result.best_valid_nll:.4f} at epoch {result.best_epoch}; run in {result.run_dir}"
+        )
 
 
 def _generate(args: argparse.Namespace) -> None:
     from .run import generate, load_run, write_pieces
 
     run = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
-    pieces = generate(run, num=args.num, length=args.length, temperature=args.temperature, top_p=args.top_p,
-                      primer=args.primer, seed=args.seed, program=args.program, progress=True)
-    for files in write_pieces(pieces, args.out, run.representation, audio=not args.no_audio, soundfont=args.soundfont):
+    pieces = generate(
+        run,
+        num=args.num,
+        length=args.length,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        primer=args.primer,
+        seed=args.seed,
+        program=args.program,
+        progress=True,
+    )
+    settings = {
+        "run": str(args.run_dir),
+        "checkpoint": args.checkpoint,
+        "epoch": run.info.get("epoch"),
+        "num": args.num,
+        "length": args.length,
+        "temperature": args.temperature,
+        "top_p": args.top_p,
+        "primer": str(args.primer) if args.primer else None,
+        "seed": args.seed,
+        "program": args.program,
+    }
+    written = write_pieces(
+        pieces,
+        args.out,
+        run.representation,
+        audio=not args.no_audio,
+        soundfont=args.soundfont,
+        settings=settings,
+        overwrite=args.overwrite,
+    )
+    for files in written:
         print("  ".join(str(p) for p in files.values()))
 
 
@@ -60,7 +94,9 @@ def _models(args: argparse.Namespace) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tunesmith", description="Train neural networks on music and generate new music.")
+    parser = argparse.ArgumentParser(
+        prog="tunesmith", description="Train neural networks on music and generate new music."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -75,7 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model from a YAML/TOML config")
     p.add_argument("config", type=Path, help="experiment config (.yaml, .yml or .toml)")
     p.add_argument("--out", type=Path, required=True, help="run directory to write")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.lr=3e-4")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value, e.g. train.lr=3e-4"
+    )
     p.add_argument("--resume", action="store_true", help="continue from RUN_DIR/checkpoints/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
@@ -94,12 +132,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--soundfont", type=Path, default=None)
     p.add_argument("--no-audio", action="store_true", help="write MIDI and plots only")
+    p.add_argument("--overwrite", action="store_true", help="replace pieces of the same name in --out")
     p.set_defaults(func=_generate)
 
     p = sub.add_parser("render", help="render a MIDI file to WAV with a SoundFont")
     p.add_argument("midi", type=Path)
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--soundfont", type=Path, default=None, help="a .sf2/.sf3 file (default: FluidSynth's system GM font, else TimGM6mb)")
+    p.add_argument(
+        "--soundfont",
+        type=Path,
+        default=None,
+        help="a .sf2/.sf3 file (default: FluidSynth's system GM font, else TimGM6mb)",
+    )
     p.add_argument("--sample-rate", type=int, default=44100)
     p.add_argument("--backend", choices=("auto", "fluidsynth", "symusic"), default="auto")
     p.set_defaults(func=_render)
@@ -122,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tunesmith: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("tunesmith: interrupted", file=sys.stderr)
+        hint = "; continue with --resume (from the last finished epoch)" if args.command == "train" else ""
+        print(f"tunesmith: interrupted{hint}", file=sys.stderr)
         return 130
     return 0
 

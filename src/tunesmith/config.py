@@ -47,10 +47,13 @@ class DataConfig:
             _require(getattr(self, key) >= 1, f"data.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("transpose", "max_pieces"):
             _require(getattr(self, key) >= 0, f"data.{key} must be >= 0, got {getattr(self, key)}")
-        _require(0 <= self.valid_fraction < 1 and 0 <= self.test_fraction < 1
-                 and self.valid_fraction + self.test_fraction < 1,
-                 f"data.valid_fraction and data.test_fraction must be in [0, 1) and leave some training data, "
-                 f"got {self.valid_fraction} and {self.test_fraction}")
+        _require(
+            0 <= self.valid_fraction < 1
+            and 0 <= self.test_fraction < 1
+            and self.valid_fraction + self.test_fraction < 1,
+            f"data.valid_fraction and data.test_fraction must be in [0, 1) and leave some training data, "
+            f"got {self.valid_fraction} and {self.test_fraction}",
+        )
 
 
 @dataclass
@@ -74,14 +77,18 @@ class TrainConfig:
     threads: int = 0
 
     def __post_init__(self) -> None:
-        _require(self.lr_schedule in ("constant", "cosine", "plateau"),
-                 f"train.lr_schedule must be constant, cosine or plateau; got {self.lr_schedule!r}")
+        _require(
+            self.lr_schedule in ("constant", "cosine", "plateau"),
+            f"train.lr_schedule must be constant, cosine or plateau; got {self.lr_schedule!r}",
+        )
         _require(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
         _require(self.lr > 0, f"train.lr must be > 0, got {self.lr}")
         for key in ("weight_decay", "grad_clip", "patience", "max_minutes", "threads"):
             _require(getattr(self, key) >= 0, f"train.{key} must be >= 0, got {getattr(self, key)}")
-        _require(self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
-                 f"train.device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}")
+        _require(
+            self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
+            f"train.device must be auto, cpu, cuda, cuda:N or mps; got {self.device!r}",
+        )
 
 
 def _require(condition: bool, message: str) -> None:

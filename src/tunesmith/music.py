@@ -59,7 +59,7 @@ class Piece:
         """Time in quarter notes at which the last note ends (0 for an empty piece)."""
         return max((n.time + n.duration for t in self.tracks for n in t.notes), default=0.0)
 
-    def tempo_map(self) -> "TempoMap":
+    def tempo_map(self) -> TempoMap:
         return TempoMap(self.tempos)
 
 

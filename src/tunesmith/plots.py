@@ -41,8 +41,14 @@ def plot_loss_curves(metrics_csv: str | Path, out_png: str | Path, *, title: str
     if np.isfinite(valid).any():
         best = int(np.nanargmin(np.where(np.isfinite(valid), valid, np.nan)))
         ax.axvline(epochs[best], color="grey", linestyle=":", linewidth=1)
-        ax.plot(epochs[best], valid[best], "*", color="tab:red", markersize=14,
-                label=f"best validation: {valid[best]:.4f} (epoch {epochs[best]:g})")
+        ax.plot(
+            epochs[best],
+            valid[best],
+            "*",
+            color="tab:red",
+            markersize=14,
+            label=f"best validation: {valid[best]:.4f} (epoch {epochs[best]:g})",
+        )
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("loss (nats)")
@@ -81,14 +87,23 @@ def plot_piano_roll(
     fig = _figure((10, 5))
     ax = fig.add_subplot()
     extent = (0.0, max(steps, 1) * dt, lowest_pitch - 0.5, lowest_pitch + keys - 0.5)
-    image = ax.imshow(roll.T if steps else np.zeros((keys, 1)), origin="lower", aspect="auto", cmap="Blues",
-                      vmin=0.0, vmax=1.0, interpolation="nearest", extent=extent)
+    image = ax.imshow(
+        roll.T if steps else np.zeros((keys, 1)),
+        origin="lower",
+        aspect="auto",
+        cmap="Blues",
+        vmin=0.0,
+        vmax=1.0,
+        interpolation="nearest",
+        extent=extent,
+    )
     if not np.isin(roll, (0.0, 1.0)).all():
         fig.colorbar(image, ax=ax, label="probability", pad=0.01)
     if onsets is not None and onsets.any():
         t, k = np.nonzero(onsets)
-        ax.scatter((t + 0.15) * dt, lowest_pitch + k, marker="|", s=60, color="tab:orange", linewidths=2,
-                   label="onset")  # at the start of the cell, so a repeated note shows a new mark
+        ax.scatter(
+            (t + 0.15) * dt, lowest_pitch + k, marker="|", s=60, color="tab:orange", linewidths=2, label="onset"
+        )  # at the start of the cell, so a repeated note shows a new mark
         ax.legend(loc="upper right", fontsize="small")
     octave_cs = [p for p in range(lowest_pitch, lowest_pitch + keys) if p % 12 == 0]
     ax.set_yticks(octave_cs, [note_name(p) for p in octave_cs])

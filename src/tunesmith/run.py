@@ -11,8 +11,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .config import config_from_dict
-from .errors import CheckpointError
+from .errors import CheckpointError, TunesmithError
 from .models import SequenceModel, model_from_spec
 from .music import Piece, Tempo
 from .representation import (
@@ -26,6 +28,7 @@ from .representation import (
 )
 from .sampling import sample_frames
 from .training.checkpoint import load_checkpoint
+from .utils import atomic_write_text
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +103,15 @@ def generate(
         primer_roll = to_pianoroll(piece, rep).frames
         qpm = piece.tempos[0].qpm if piece.tempos else qpm
     frames = sample_frames(
-        run.model, num=num, length=length, temperature=temperature, top_p=top_p, primer=primer_roll,
-        seed=seed, repair=partial(make_consistent, config=rep), progress=progress,
+        run.model,
+        num=num,
+        length=length,
+        temperature=temperature,
+        top_p=top_p,
+        primer=primer_roll,
+        seed=seed,
+        repair=partial(make_consistent, config=rep),
+        progress=progress,
     )
     pieces = []
     for index, roll in enumerate(frames):
@@ -119,11 +129,22 @@ def write_pieces(
     audio: bool = True,
     plot: bool = True,
     soundfont: str | Path | None = None,
+    settings: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> list[dict[str, Path]]:
-    """Write each piece as ``NAME.mid`` and, if asked, ``NAME.wav`` and a piano-roll ``NAME.png``."""
+    """Write each piece as ``NAME.mid`` and, if asked, ``NAME.wav`` and a piano-roll ``NAME.png``.
+
+    ``settings`` (how the pieces were made) goes to ``generation.yaml`` beside them. Pieces
+    already in ``out_dir`` under the same names are kept unless ``overwrite``.
+    """
     from .io import write_midi
 
     out_dir = Path(out_dir)
+    clashes = [str(out_dir / f"{p.name}.mid") for p in pieces if (out_dir / f"{p.name}.mid").exists()]
+    if clashes and not overwrite:
+        raise TunesmithError(f"{out_dir} already holds {clashes[0]}; choose another output folder or overwrite")
+    if settings is not None:
+        atomic_write_text(out_dir / "generation.yaml", yaml.safe_dump(settings, sort_keys=False))
     written = []
     for piece in pieces:
         files = {"midi": write_midi(piece, out_dir / f"{piece.name}.mid")}
@@ -136,9 +157,12 @@ def write_pieces(
 
             roll = to_pianoroll(piece, representation)
             files["plot"] = plot_piano_roll(
-                roll.hold, out_dir / f"{piece.name}.png", lowest_pitch=representation.lowest_pitch,
-                step_label=representation.step, onsets=roll.onset, title=piece.name,
+                roll.hold,
+                out_dir / f"{piece.name}.png",
+                lowest_pitch=representation.lowest_pitch,
+                step_label=representation.step,
+                onsets=roll.onset,
+                title=piece.name,
             )
         written.append(files)
     return written
-

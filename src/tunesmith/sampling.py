@@ -55,7 +55,9 @@ def sample_frames(
     previous = np.repeat(context[-1:].cpu().numpy(), num, axis=0)
     frames = []
     for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
-        frame = model.sample_frame(logits[:, -1], temperature=temperature, top_p=top_p, generator=generator).cpu().numpy()
+        frame = (
+            model.sample_frame(logits[:, -1], temperature=temperature, top_p=top_p, generator=generator).cpu().numpy()
+        )
         if repair is not None:
             frame = repair(frame, previous)
         frames.append(frame)

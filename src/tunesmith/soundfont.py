@@ -32,17 +32,17 @@ def fix_root_keys(data: bytes, *, source: str | Path = "<soundfont>") -> bytes:
     """
     out = bytearray(data)
     try:
-        pdta = next(o for c, o, _ in _riff_chunks(out, 12, len(out)) if c == b"LIST" and out[o + 8:o + 12] == b"pdta")
+        pdta = next(o for c, o, _ in _riff_chunks(out, 12, len(out)) if c == b"LIST" and out[o + 8 : o + 12] == b"pdta")
         pdta_size = struct.unpack_from("<I", out, pdta + 4)[0]
         sub = {c.decode("latin-1"): (o + 8, s) for c, o, s in _riff_chunks(out, pdta + 12, pdta + 8 + pdta_size)}
         shdr_at, shdr_size = sub["shdr"]
-        headers = [bytes(out[shdr_at + i:shdr_at + i + 46]) for i in range(0, shdr_size - 45, 46)]
+        headers = [bytes(out[shdr_at + i : shdr_at + i + 46]) for i in range(0, shdr_size - 45, 46)]
         copies = _retune_zones(out, sub, headers)
     except (StopIteration, KeyError, IndexError, struct.error) as exc:
         raise DataError(source, f"not a readable SoundFont ({type(exc).__name__} {exc} in its preset data)") from exc
     extra = [headers[s][:40] + bytes([root]) + headers[s][41:] for s, root in copies]
     shdr = b"".join(headers[:-1] + extra + headers[-1:])  # the last header is the terminal "EOS"
-    out[shdr_at:shdr_at + shdr_size] = shdr
+    out[shdr_at : shdr_at + shdr_size] = shdr
     struct.pack_into("<I", out, shdr_at - 4, len(shdr))
     struct.pack_into("<I", out, pdta + 4, pdta_size + len(shdr) - shdr_size)
     struct.pack_into("<I", out, 4, len(out) - 8)

@@ -20,8 +20,12 @@ log = logging.getLogger("tunesmith.synthesis")
 
 BACKENDS = ("auto", "fluidsynth", "symusic")
 SYSTEM_SOUNDFONTS = (  # Debian/Ubuntu (fluid-soundfont-gm, musescore-general-soundfont), Arch, Fedora
-    "/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/default-GM.sf2", "/usr/share/sounds/sf3/default-GM.sf3",
-    "/usr/share/soundfonts/FluidR3_GM.sf2", "/usr/share/soundfonts/default.sf2")
+    "/usr/share/sounds/sf2/FluidR3_GM.sf2",
+    "/usr/share/sounds/sf2/default-GM.sf2",
+    "/usr/share/sounds/sf3/default-GM.sf3",
+    "/usr/share/soundfonts/FluidR3_GM.sf2",
+    "/usr/share/soundfonts/default.sf2",
+)
 
 
 def default_soundfont() -> Path:
@@ -34,8 +38,14 @@ def system_soundfont() -> Path | None:
     return next((Path(p) for p in SYSTEM_SOUNDFONTS if Path(p).is_file()), None)
 
 
-def render(midi_path: str | Path, wav_path: str | Path, *, soundfont: str | Path | None = None,
-           sample_rate: int = 44100, backend: str = "auto") -> Path:
+def render(
+    midi_path: str | Path,
+    wav_path: str | Path,
+    *,
+    soundfont: str | Path | None = None,
+    sample_rate: int = 44100,
+    backend: str = "auto",
+) -> Path:
     """Render a MIDI file to a 16-bit PCM stereo WAV file at ``sample_rate`` Hz; return its path.
 
     ``backend="auto"`` uses FluidSynth if installed and a SoundFont is at hand (``soundfont`` or
@@ -50,7 +60,11 @@ def render(midi_path: str | Path, wav_path: str | Path, *, soundfont: str | Path
     midi_path, wav_path = Path(midi_path), Path(wav_path)
     if backend not in BACKENDS:
         raise ConfigError(f"unknown synthesis backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or not 8000 <= sample_rate <= 192000:
+    if (
+        isinstance(sample_rate, bool)
+        or not isinstance(sample_rate, (int, np.integer))
+        or not 8000 <= sample_rate <= 192000
+    ):
         raise ConfigError(f"sample_rate must be an integer from 8000 to 192000 Hz, got {sample_rate!r}")
     backend, sf_path = _choose(backend, soundfont)
     sample_rate = int(sample_rate)
@@ -72,7 +86,9 @@ def _choose(backend: str, soundfont: str | Path | None) -> tuple[str, Path]:
     given = Path(soundfont) if soundfont is not None else None
     has_fluidsynth = shutil.which("fluidsynth") is not None
     if backend == "fluidsynth" and not has_fluidsynth:
-        raise DependencyError("fluidsynth not installed: apt-get install fluidsynth fluid-soundfont-gm (or use backend='symusic')")
+        raise DependencyError(
+            "fluidsynth not installed: apt-get install fluidsynth fluid-soundfont-gm (or use backend='symusic')"
+        )
     if backend == "fluidsynth" or (backend == "auto" and has_fluidsynth and (given or system_soundfont())):
         return "fluidsynth", given or system_soundfont() or default_soundfont()
     return "symusic", given or default_soundfont()
@@ -92,8 +108,8 @@ def _read(path: Path, what: str, *, size: int = -1, magic: bytes = b"") -> bytes
 def _load_score(path: Path):
     """Read a MIDI file with symusic; DataError if it is missing, empty, truncated or corrupt."""
     data, at = _read(path, "MIDI file", magic=b"MThd"), 0
-    while at + 8 <= len(data) and data[at:at + 4] in (b"MThd", b"MTrk"):  # symusic may read past a cut chunk
-        at += 8 + int.from_bytes(data[at + 4:at + 8], "big")
+    while at + 8 <= len(data) and data[at : at + 4] in (b"MThd", b"MTrk"):  # symusic may read past a cut chunk
+        at += 8 + int.from_bytes(data[at + 4 : at + 8], "big")
         if at > len(data):
             raise DataError(path, f"truncated MIDI file ({len(data)} bytes, its chunks need {at})")
     try:
@@ -117,8 +133,21 @@ def _write_pcm16(tmp: Path, *, audio: np.ndarray, sample_rate: int) -> None:
 
 def _render_fluidsynth(tmp: Path, *, midi_path: Path, score, sf_path: Path, sample_rate: int) -> None:
     # -ni: no MIDI input, no shell; -F: render to a file as fast as possible; -O s16: 16-bit PCM
-    cmd = ["fluidsynth", "-ni", "-q", "-F", str(tmp), "-r", str(sample_rate), "-T", "wav", "-O", "s16",
-           str(sf_path), str(midi_path)]
+    cmd = [
+        "fluidsynth",
+        "-ni",
+        "-q",
+        "-F",
+        str(tmp),
+        "-r",
+        str(sample_rate),
+        "-T",
+        "wav",
+        "-O",
+        "s16",
+        str(sf_path),
+        str(midi_path),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0 or tmp.stat().st_size <= 44:
         raise TunesmithError(f"fluidsynth failed on {midi_path} (exit {proc.returncode}): {proc.stderr.strip()}")

@@ -47,5 +47,8 @@ def seed_everything(seed: int) -> None:
 
 def cache_dir() -> Path:
     """Where prepared datasets are kept: ``$TUNESMITH_CACHE`` or ``~/.cache/tunesmith``."""
-    root = os.environ.get("TUNESMITH_CACHE") or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tunesmith"
+    root = (
+        os.environ.get("TUNESMITH_CACHE")
+        or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "tunesmith"
+    )
     return Path(root)

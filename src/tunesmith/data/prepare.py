@@ -97,8 +97,11 @@ def _prepare(data: DataConfig, representation: PianoRollConfig, *, progress: boo
 
         pieces, skipped = [read_piece(path)], []
     else:
-        raise DataError(source, f"not found: expected a built-in corpus ({', '.join(BUILTIN_CORPORA)}), "
-                        "a folder of music files, or a .mat/.pickle piano-roll benchmark")
+        raise DataError(
+            source,
+            f"not found: expected a built-in corpus ({', '.join(BUILTIN_CORPORA)}), "
+            "a folder of music files, or a .mat/.pickle piano-roll benchmark",
+        )
     return _from_pieces(source, pieces, list(skipped), data, representation)
 
 
@@ -116,8 +119,9 @@ def _from_pieces(
     if not usable:
         details = "".join(f"\n  {file}: {reason}" for file, reason in skipped)
         raise DataError(source, f"no usable pieces ({len(skipped)} skipped){details}")
-    indices = split_by_melody([p for p, _ in usable], valid_fraction=data.valid_fraction,
-                              test_fraction=data.test_fraction)
+    indices = split_by_melody(
+        [p for p, _ in usable], valid_fraction=data.valid_fraction, test_fraction=data.test_fraction
+    )
     splits = {s: [usable[i][1] for i in indices[s]] for s in SPLITS}
     names = {s: [usable[i][0].name for i in indices[s]] for s in SPLITS}
     qpm = statistics.median(p.tempos[0].qpm if p.tempos else 120.0 for p, _ in usable)
@@ -148,7 +152,9 @@ def _source_fingerprint(source: str) -> object:
         return [source, music21.__version__]
     if path.is_dir():
         files = sorted(p for p in path.rglob("*") if p.is_file())
-        return [str(path.resolve())] + [[str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
+        return [str(path.resolve())] + [
+            [str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files
+        ]
     if path.is_file():
         return [str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns]
     return source

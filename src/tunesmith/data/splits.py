@@ -47,9 +47,7 @@ def _rank(signature: str) -> str:
     return hashlib.sha1(signature.encode()).hexdigest()
 
 
-def split_by_melody(
-    pieces: list[Piece], *, valid_fraction: float, test_fraction: float
-) -> dict[str, list[int]]:
+def split_by_melody(pieces: list[Piece], *, valid_fraction: float, test_fraction: float) -> dict[str, list[int]]:
     """Indices of ``pieces`` per split ("train", "valid", "test"), whole melody groups at a time.
 
     Groups are taken in hash order into valid, then test, until each holds its share of the

@@ -20,9 +20,19 @@ from tunesmith.io.score import SCORE_FORMATS, corpus_paths, read_corpus, read_sc
 from tunesmith.music import Piece
 
 __all__ = [
-    "MAX_FILE_BYTES", "SUFFIXES", "check_file", "corpus_paths", "find_music_files",
-    "map_in_order", "read_benchmark", "read_corpus", "read_folder", "read_midi", "read_piece",
-    "read_score", "write_midi",
+    "MAX_FILE_BYTES",
+    "SUFFIXES",
+    "check_file",
+    "corpus_paths",
+    "find_music_files",
+    "map_in_order",
+    "read_benchmark",
+    "read_corpus",
+    "read_folder",
+    "read_midi",
+    "read_piece",
+    "read_score",
+    "write_midi",
 ]
 
 logger = logging.getLogger("tunesmith.io")
@@ -31,7 +41,9 @@ MAX_FILE_BYTES = 64 * 2**20
 """Larger files are refused before any parser sees them."""
 
 _READERS: dict[str, Callable[[Path], Piece]] = {
-    ".mid": read_midi, ".midi": read_midi, **{suffix: read_score for suffix in SCORE_FORMATS},
+    ".mid": read_midi,
+    ".midi": read_midi,
+    **{suffix: read_score for suffix in SCORE_FORMATS},
 }
 SUFFIXES: tuple[str, ...] = tuple(_READERS)
 """Lower-case suffixes :func:`read_piece` can read."""
@@ -75,8 +87,9 @@ def read_piece(path: str | Path) -> Piece:
     path = Path(path)
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
-        raise DataError(path, f"unsupported file type {path.suffix or '(no suffix)'!r}; "
-                              f"supported: {', '.join(SUFFIXES)}")
+        raise DataError(
+            path, f"unsupported file type {path.suffix or '(no suffix)'!r}; supported: {', '.join(SUFFIXES)}"
+        )
     check_file(path)
     try:
         piece = reader(path)
@@ -102,8 +115,9 @@ def find_music_files(folder: str | Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in SUFFIXES and p.is_file())
 
 
-def read_folder(folder: str | Path, *, workers: int = 1,
-                progress: bool = False) -> tuple[list[Piece], list[tuple[str, str]]]:
+def read_folder(
+    folder: str | Path, *, workers: int = 1, progress: bool = False
+) -> tuple[list[Piece], list[tuple[str, str]]]:
     """Read every music file under ``folder``; bad files are logged and skipped.
 
     Returns ``(pieces, failures)``: the pieces in path order, and ``(path, reason)`` for each
@@ -114,8 +128,9 @@ def read_folder(folder: str | Path, *, workers: int = 1,
         DataError: ``folder`` does not exist or is not a folder.
     """
     paths = [str(p) for p in find_music_files(folder)]
-    outcomes = map_in_order(_try_read_piece, paths, workers=workers, progress=progress,
-                            desc=Path(folder).name or str(folder))
+    outcomes = map_in_order(
+        _try_read_piece, paths, workers=workers, progress=progress, desc=Path(folder).name or str(folder)
+    )
     pieces, failures = [], []
     for path, (piece, reason) in zip(paths, outcomes):
         if piece is None:
@@ -134,8 +149,9 @@ def _try_read_piece(path: str) -> tuple[Piece | None, str]:
         return None, exc.reason
 
 
-def map_in_order(fn: Callable[[T], R], items: Sequence[T], *, workers: int = 1,
-                 progress: bool = False, desc: str = "") -> list[R]:
+def map_in_order(
+    fn: Callable[[T], R], items: Sequence[T], *, workers: int = 1, progress: bool = False, desc: str = ""
+) -> list[R]:
     """``[fn(x) for x in items]``, in ``workers`` processes when > 1, with a progress bar.
 
     ``fn`` must be a module-level function (it is pickled to the worker processes).

@@ -39,8 +39,11 @@ def read_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in BENCHMARK_SUFFIXES:
-        raise DataError(path, f"unsupported benchmark file type {suffix or '(no suffix)'!r}; "
-                              f"expected one of {', '.join(BENCHMARK_SUFFIXES)}")
+        raise DataError(
+            path,
+            f"unsupported benchmark file type {suffix or '(no suffix)'!r}; "
+            f"expected one of {', '.join(BENCHMARK_SUFFIXES)}",
+        )
     check_file(path)
     if suffix == ".mat":
         return _read_mat(path)
@@ -65,8 +68,7 @@ def _mat_split(path: Path, data: dict[str, Any], split: str) -> list[np.ndarray]
     cells = data[key]
     if not isinstance(cells, np.ndarray) or cells.dtype != object:
         raise DataError(path, f"{key!r} is not a cell array of (T, {N_KEYS}) sequences")
-    sequences = [_check_roll(path, split, i, np.asarray(cell))
-                 for i, cell in enumerate(cells.ravel())]
+    sequences = [_check_roll(path, split, i, np.asarray(cell)) for i, cell in enumerate(cells.ravel())]
     return _non_empty(path, split, sequences)
 
 
@@ -101,8 +103,10 @@ class _NoGlobalsUnpickler(pickle.Unpickler):
         self.path = path
 
     def find_class(self, module: str, name: str) -> Any:
-        raise DataError(self.path, f"refusing to unpickle {module}.{name}: only lists, tuples, "
-                                   "dicts, numbers and strings are allowed")
+        raise DataError(
+            self.path,
+            f"refusing to unpickle {module}.{name}: only lists, tuples, dicts, numbers and strings are allowed",
+        )
 
 
 def _read_pickle(path: Path) -> dict[str, list[np.ndarray]]:
@@ -115,8 +119,7 @@ def _read_pickle(path: Path) -> dict[str, list[np.ndarray]]:
     except Exception as exc:  # UnpicklingError, EOFError, ValueError, MemoryError, ...
         raise DataError(path, f"not a readable pickle: {type(exc).__name__}: {exc}") from exc
     if not isinstance(data, dict):
-        raise DataError(path, f"expected a dict with keys {', '.join(SPLITS)}, "
-                              f"got {type(data).__name__}")
+        raise DataError(path, f"expected a dict with keys {', '.join(SPLITS)}, got {type(data).__name__}")
     return {split: _pickle_split(path, data, split) for split in SPLITS}
 
 
@@ -138,8 +141,7 @@ def _roll_from_frames(path: Path, split: str, index: int, frames: Any) -> np.nda
     roll = np.zeros((len(frames), N_KEYS), dtype=np.float32)
     for step, frame in enumerate(frames):
         if not isinstance(frame, (list, tuple)):
-            raise DataError(path, f"step {step} of {where} is a {type(frame).__name__}, "
-                                  "not a list of pitches")
+            raise DataError(path, f"step {step} of {where} is a {type(frame).__name__}, not a list of pitches")
         for pitch in frame:
             roll[step, _key(path, pitch, f"step {step} of {where}")] = 1.0
     return roll
@@ -147,9 +149,14 @@ def _roll_from_frames(path: Path, split: str, index: int, frames: Any) -> np.nda
 
 def _key(path: Path, pitch: Any, where: str) -> int:
     """Column of a MIDI pitch in 21..108 (an integral float is accepted too)."""
-    valid = (isinstance(pitch, (int, float)) and not isinstance(pitch, bool)
-             and LOWEST_PITCH <= pitch < LOWEST_PITCH + N_KEYS and pitch == int(pitch))
+    valid = (
+        isinstance(pitch, (int, float))
+        and not isinstance(pitch, bool)
+        and LOWEST_PITCH <= pitch < LOWEST_PITCH + N_KEYS
+        and pitch == int(pitch)
+    )
     if not valid:
-        raise DataError(path, f"pitch {pitch!r} at {where} is not a MIDI pitch in "
-                              f"{LOWEST_PITCH}..{LOWEST_PITCH + N_KEYS - 1}")
+        raise DataError(
+            path, f"pitch {pitch!r} at {where} is not a MIDI pitch in {LOWEST_PITCH}..{LOWEST_PITCH + N_KEYS - 1}"
+        )
     return int(pitch) - LOWEST_PITCH

@@ -43,8 +43,7 @@ def read_midi(path: str | Path) -> Piece:
     tpq = score.ticks_per_quarter
     if tpq <= 0:
         raise DataError(path, f"invalid ticks per quarter note: {tpq}")
-    piece = Piece(tracks=[_track_from_symusic(t, tpq) for t in score.tracks],
-                  name=path.stem, source=str(path))
+    piece = Piece(tracks=[_track_from_symusic(t, tpq) for t in score.tracks], name=path.stem, source=str(path))
     tempos = _tempos_from_symusic(score.tempos, tpq)
     if tempos:
         piece.tempos = tempos
@@ -59,10 +58,8 @@ def _track_from_symusic(track, tpq: int) -> Track:
     durations = arrays["duration"][keep] / tpq
     pitches = arrays["pitch"][keep].astype(np.int64)
     velocities = arrays["velocity"][keep].astype(np.int64)
-    notes = [Note(float(t), int(p), float(d), int(v))
-             for t, p, d, v in zip(times, pitches, durations, velocities)]
-    return Track(notes=notes, program=int(track.program), is_drum=bool(track.is_drum),
-                 name=str(track.name))
+    notes = [Note(float(t), int(p), float(d), int(v)) for t, p, d, v in zip(times, pitches, durations, velocities)]
+    return Track(notes=notes, program=int(track.program), is_drum=bool(track.is_drum), name=str(track.name))
 
 
 def _tempos_from_symusic(tempos, tpq: int) -> list[Tempo]:

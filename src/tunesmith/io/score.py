@@ -37,8 +37,9 @@ def read_score(path: str | Path) -> Piece:
     path = Path(path)
     fmt = _CORPUS_FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise DataError(path, f"unsupported score file type {path.suffix!r}; "
-                              f"expected one of {', '.join(SCORE_FORMATS)}")
+        raise DataError(
+            path, f"unsupported score file type {path.suffix!r}; expected one of {', '.join(SCORE_FORMATS)}"
+        )
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
@@ -63,9 +64,14 @@ def _mxl_score(path: Path) -> bytes:
             container = ElementTree.fromstring(archive.read("META-INF/container.xml"))
             member = container.find(".//rootfile").attrib["full-path"]
         except (KeyError, AttributeError, ElementTree.ParseError):
-            member = next((name for name in archive.namelist()
-                           if not name.startswith("META-INF/")
-                           and name.lower().endswith((".xml", ".musicxml"))), None)
+            member = next(
+                (
+                    name
+                    for name in archive.namelist()
+                    if not name.startswith("META-INF/") and name.lower().endswith((".xml", ".musicxml"))
+                ),
+                None,
+            )
         if member is None:
             raise ValueError("no MusicXML score inside the archive")
         return archive.read(member)
@@ -106,8 +112,7 @@ def _track_from_part(part: Any) -> Track:
     notes.sort(key=lambda n: (n.time, n.pitch))
     instrument = part.getInstrument(returnDefault=False)
     program = getattr(instrument, "midiProgram", None)
-    return Track(notes=notes, program=int(program) if program is not None else 0,
-                 name=part.partName or "")
+    return Track(notes=notes, program=int(program) if program is not None else 0, name=part.partName or "")
 
 
 def _velocity(element: Any) -> int:
@@ -172,8 +177,7 @@ def _corpus_file(work: str) -> str:
     return str(found[0])
 
 
-def read_corpus(name: str, *, workers: int = 1, progress: bool = False,
-                limit: int | None = None) -> list[Piece]:
+def read_corpus(name: str, *, workers: int = 1, progress: bool = False, limit: int | None = None) -> list[Piece]:
     """Read a named corpus of music21 (see :data:`CORPORA`) into Pieces, in corpus order.
 
     With ``workers > 1`` files are parsed in that many processes; ``progress`` shows a

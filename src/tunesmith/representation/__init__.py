@@ -1,7 +1,7 @@
 """Representations: notes <-> model frames. They know nothing about models."""
 
-from .pianoroll import PianoRoll, PianoRollConfig, from_pianoroll, make_consistent, to_pianoroll
 from .keys import estimate_key, normalize_key, transpose_piece
+from .pianoroll import PianoRoll, PianoRollConfig, from_pianoroll, make_consistent, to_pianoroll
 
 __all__ = [
     "PianoRoll",

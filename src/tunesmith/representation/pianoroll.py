@@ -45,9 +45,7 @@ class PianoRollConfig:
         if self.keys not in LOWEST_PITCH:
             raise ConfigError(f"representation.keys must be 88 or 128, got {self.keys!r}")
         if self.step not in (*STEPS_PER_QUARTER, "fps"):
-            raise ConfigError(
-                f"representation.step must be one of quarter, eighth, sixteenth, fps; got {self.step!r}"
-            )
+            raise ConfigError(f"representation.step must be one of quarter, eighth, sixteenth, fps; got {self.step!r}")
         if self.step == "fps" and not self.fps > 0:
             raise ConfigError("representation.fps must be > 0 when representation.step is 'fps'")
 

@@ -59,9 +59,13 @@ def _scheduler(optimizer: torch.optim.Optimizer, config: ExperimentConfig) -> to
     kind = config.train.lr_schedule
     if kind == "cosine":  # closed form of the epoch, so a resumed run with more epochs stretches it
         epochs = config.train.epochs
-        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs)))
+        return torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
+        )
     if kind == "plateau":
-        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.train.patience // 3))
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, factor=0.5, patience=max(1, config.train.patience // 3)
+        )
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
@@ -91,7 +95,9 @@ def train(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False
     run_dir = Path(out_dir)
     last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
     if last_path.exists() and not resume:
-        raise CheckpointError(f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out")
+        raise CheckpointError(
+            f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out"
+        )
     if resume and not last_path.exists():
         raise CheckpointError(f"{last_path}: nothing to resume (no checkpoint in {run_dir})")
     ctx = init_distributed(config.train.device)
@@ -117,8 +123,16 @@ def _load_data(config: ExperimentConfig, ctx: DistContext, *, progress: bool) ->
     return data, data.splits["valid"] or data.splits["train"]
 
 
-def _train_epoch(wrapped: nn.Module, model: SequenceModel, optimizer: torch.optim.Optimizer, batches, *,
-                 grad_clip: float, state: dict, logger: RunLogger) -> tuple[float, float]:
+def _train_epoch(
+    wrapped: nn.Module,
+    model: SequenceModel,
+    optimizer: torch.optim.Optimizer,
+    batches,
+    *,
+    grad_clip: float,
+    state: dict,
+    logger: RunLogger,
+) -> tuple[float, float]:
     """One pass over ``batches``; returns (summed loss x frames, frames) of this process."""
     model.train()
     loss_sum = frame_sum = 0.0
@@ -171,16 +185,28 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         torch.manual_seed(tc.seed * 1_000_003 + epoch * 101 + ctx.rank)  # dropout: reproducible on resume
         windows = _my_windows(data, config, epoch, ctx)
         batches = training_batches(
-            data.splits["train"], windows, seq_len=config.data.seq_len, batch_size=config.data.batch_size,
-            keys=config.representation.keys, transpose=config.data.transpose,
+            data.splits["train"],
+            windows,
+            seq_len=config.data.seq_len,
+            batch_size=config.data.batch_size,
+            keys=config.representation.keys,
+            transpose=config.data.transpose,
             rng=np.random.default_rng([tc.seed, epoch, ctx.rank, 1]),
         )
         on_device = ({k: v.to(ctx.device) for k, v in b.items()} for b in batches)
-        bar = tqdm(on_device, total=math.ceil(len(windows) / config.data.batch_size), desc=f"epoch {epoch}/{tc.epochs}",
-                   disable=not (progress and ctx.is_main), leave=False)
-        loss_sum, frame_sum = ctx.sum(*_train_epoch(wrapped, model, optimizer, bar, grad_clip=tc.grad_clip, state=state, logger=logger))
-        nll_total, nll_frames = ctx.sum(*nll_sums(model, valid[ctx.rank :: ctx.world_size],
-                                                  batch_size=config.data.batch_size, device=ctx.device))
+        bar = tqdm(
+            on_device,
+            total=math.ceil(len(windows) / config.data.batch_size),
+            desc=f"epoch {epoch}/{tc.epochs}",
+            disable=not (progress and ctx.is_main),
+            leave=False,
+        )
+        loss_sum, frame_sum = ctx.sum(
+            *_train_epoch(wrapped, model, optimizer, bar, grad_clip=tc.grad_clip, state=state, logger=logger)
+        )
+        nll_total, nll_frames = ctx.sum(
+            *nll_sums(model, valid[ctx.rank :: ctx.world_size], batch_size=config.data.batch_size, device=ctx.device)
+        )
         valid_nll = nll_total / max(nll_frames, 1)
         if tc.lr_schedule == "plateau":
             scheduler.step(valid_nll)
@@ -193,17 +219,36 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         else:
             state["bad_epochs"] += 1
         state["epoch"], state["seconds"] = epoch, time.monotonic() - started
-        row = {"epoch": epoch, "step": state["step"], "train_loss": loss_sum / max(frame_sum, 1),
-               "valid_nll": valid_nll, "lr": optimizer.param_groups[0]["lr"], "seconds": round(state["seconds"], 2)}
+        row = {
+            "epoch": epoch,
+            "step": state["step"],
+            "train_loss": loss_sum / max(frame_sum, 1),
+            "valid_nll": valid_nll,
+            "lr": optimizer.param_groups[0]["lr"],
+            "seconds": round(state["seconds"], 2),
+        }
         if ctx.is_main:
             logger.epoch(row)
-            payload = {"model": model.spec(), "representation": asdict(config.representation), "qpm": data.qpm,
-                       "config": config.to_dict(), "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
-                       "scheduler": scheduler.state_dict(), **state}
+            payload = {
+                "model": model.spec(),
+                "representation": asdict(config.representation),
+                "qpm": data.qpm,
+                "config": config.to_dict(),
+                "state_dict": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                **state,
+            }
             if improved:
                 save_checkpoint(best_path, payload)
             save_checkpoint(last_path, payload)
-            log.info("epoch %d: train loss %.4f, valid nll %.4f%s", epoch, row["train_loss"], valid_nll, " (best)" if improved else "")
+            log.info(
+                "epoch %d: train loss %.4f, valid nll %.4f%s",
+                epoch,
+                row["train_loss"],
+                valid_nll,
+                " (best)" if improved else "",
+            )
         if tc.patience and state["bad_epochs"] >= tc.patience:
             stopped = "early stopping"
             break
@@ -214,7 +259,9 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     if ctx.is_main:
         _plot(run_dir)
     ctx.barrier()
-    return TrainResult(run_dir, state["best_valid_nll"], state["best_epoch"], state["epoch"], state["step"], state["seconds"], stopped)
+    return TrainResult(
+        run_dir, state["best_valid_nll"], state["best_epoch"], state["epoch"], state["step"], state["seconds"], stopped
+    )
 
 
 def _plot(run_dir: Path) -> None:
