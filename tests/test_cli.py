@@ -35,29 +35,9 @@ def test_train_generate_render_end_to_end(midi_folder: Path, tmp_path: Path, cap
 
     out = tmp_path / "gen"
     primer = midi_folder / "a" / "tune1.mid"
-    assert (
-        main(
-            [
-                "generate",
-                str(run),
-                "--out",
-                str(out),
-                "--num",
-                "2",
-                "--length",
-                "200",
-                "--temperature",
-                "0.8",
-                "--top-p",
-                "0.9",
-                "--seed",
-                "3",
-                "--primer",
-                str(primer),
-            ]
-        )
-        == 0
-    )
+    sampling = "--num 2 --length 200 --temperature 0.8 --top-p 0.9 --seed 3".split()
+    generate = ["generate", str(run), *sampling, "--primer", str(primer)]
+    assert main([*generate, "--out", str(out)]) == 0
     for name in ("piece-01", "piece-02"):
         assert (out / f"{name}.png").stat().st_size > 1000
         audio, rate = soundfile.read(out / f"{name}.wav")
@@ -80,30 +60,7 @@ def test_train_generate_render_end_to_end(midi_folder: Path, tmp_path: Path, cap
     (out / "piece-01.mid").write_bytes(before)
 
     again = tmp_path / "gen2"
-    assert (
-        main(
-            [
-                "generate",
-                str(run),
-                "--out",
-                str(again),
-                "--num",
-                "2",
-                "--length",
-                "200",
-                "--temperature",
-                "0.8",
-                "--top-p",
-                "0.9",
-                "--seed",
-                "3",
-                "--primer",
-                str(primer),
-                "--no-audio",
-            ]
-        )
-        == 0
-    )
+    assert main([*generate, "--out", str(again), "--no-audio"]) == 0
     assert (again / "piece-01.mid").read_bytes() == (out / "piece-01.mid").read_bytes()  # the seed decides
     assert not (again / "piece-01.wav").exists()
 
