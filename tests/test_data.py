@@ -169,3 +169,17 @@ def test_prepare_normalizes_keys(tmp_path: Path, monkeypatch) -> None:
     frames = prepare_data(data, rep, progress=False).splits["train"][0]
     first_pitches = {21 + k for k in np.flatnonzero(frames[0])}
     assert first_pitches == {60, 36}  # D4 and D2 moved down to C4 and C2
+
+
+def test_drum_only_files_say_how_to_keep_them(tmp_path: Path, monkeypatch) -> None:
+    from tunesmith.io import write_midi
+    from tunesmith.music import Note, Piece, Track
+
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    beat = Piece([Track([Note(i / 2, 36 + (i % 3) * 2, 0.25) for i in range(16)], is_drum=True)])
+    write_midi(beat, tmp_path / "drums" / "beat.mid")
+    source = DataConfig(source=str(tmp_path / "drums"), workers=1)
+    with pytest.raises(DataError, match="only drum tracks, which representation.drums=false leaves out"):
+        prepare_data(source, PianoRollConfig(keys=128), progress=False)
+    frames = prepare_data(source, PianoRollConfig(keys=128, drums=True), progress=False).splits["train"][0]
+    assert frames[:, :128].any()

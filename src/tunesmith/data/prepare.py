@@ -115,7 +115,7 @@ def _from_pieces(
         if frames.any():
             usable.append((piece, frames))
         else:
-            skipped.append((piece.source or piece.name, f"no notes in the {rep.keys}-key range"))
+            skipped.append((piece.source or piece.name, _why_empty(piece, rep)))
     if not usable:
         details = "".join(f"\n  {file}: {reason}" for file, reason in skipped)
         raise DataError(source, f"no usable pieces ({len(skipped)} skipped){details}")
@@ -126,6 +126,12 @@ def _from_pieces(
     names = {s: [usable[i][0].name for i in indices[s]] for s in SPLITS}
     qpm = statistics.median(p.tempos[0].qpm if p.tempos else 120.0 for p, _ in usable)
     return PreparedData(rep, splits, names, float(qpm), skipped)
+
+
+def _why_empty(piece: Piece, rep: PianoRollConfig) -> str:
+    if not rep.drums and any(t.is_drum and t.notes for t in piece.tracks):
+        return "only drum tracks, which representation.drums=false leaves out"
+    return f"no notes in the {rep.keys}-key range"
 
 
 def _prepare_benchmark(path: Path, data: DataConfig, rep: PianoRollConfig) -> PreparedData:
