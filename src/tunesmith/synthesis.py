@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
-import tempfile
 from functools import partial
 from importlib.resources import files
 from pathlib import Path
@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import ConfigError, DataError, DependencyError, TunesmithError
 from .soundfont import fix_root_keys
-from .utils import atomic_write
+from .utils import atomic_write, cache_dir
 
 log = logging.getLogger("tunesmith.synthesis")
 
@@ -156,12 +156,20 @@ def _render_fluidsynth(tmp: Path, *, midi_path: Path, score, sf_path: Path, samp
 def _render_symusic(tmp: Path, *, midi_path: Path, score, sf_path: Path, sample_rate: int) -> None:
     import symusic  # importable: _load_score read the score with it
 
-    with tempfile.TemporaryDirectory(prefix="tunesmith-sf-") as folder:
-        fixed = Path(folder) / f"tuned{sf_path.suffix}"
-        fixed.write_bytes(fix_root_keys(sf_path.read_bytes(), source=sf_path))
-        try:
-            synth = symusic.Synthesizer(str(fixed), sample_rate, 0)
-        except RuntimeError as exc:
-            raise DataError(sf_path, f"symusic cannot load this SoundFont ({exc})") from exc
-        audio = synth.render(score, stereo=True)  # float32, shape=(2, n_samples)
+    try:
+        synth = symusic.Synthesizer(str(_repaired(sf_path)), sample_rate, 0)
+    except RuntimeError as exc:
+        raise DataError(sf_path, f"symusic cannot load this SoundFont ({exc})") from exc
+    audio = synth.render(score, stereo=True)  # float32, shape=(2, n_samples)
     _write_pcm16(tmp, audio=np.ascontiguousarray(audio.T), sample_rate=sample_rate)
+
+
+def _repaired(sf_path: Path) -> Path:
+    """The copy of ``sf_path`` that symusic plays in tune, repaired once and kept in the cache."""
+    stat = sf_path.stat()
+    key = hashlib.sha1(f"{sf_path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:20]
+    fixed = cache_dir() / "soundfonts" / f"{key}{sf_path.suffix}"
+    if not fixed.is_file():
+        repaired = fix_root_keys(sf_path.read_bytes(), source=sf_path)
+        atomic_write(fixed, lambda out: out.write_bytes(repaired))
+    return fixed

@@ -67,18 +67,13 @@ def training_batches(
 ) -> Iterator[Batch]:
     """Yield batches of the given windows, in the order given, padded to ``seq_len``."""
     for first in range(0, len(windows), batch_size):
-        chunk = windows[first : first + batch_size]
-        width = sequences[0].shape[1]
-        inputs = np.zeros((len(chunk), seq_len, width), np.float32)
-        targets = np.zeros_like(inputs)
-        mask = np.zeros((len(chunk), seq_len), np.float32)
-        for row, (index, start) in enumerate(chunk):
+        rows = []
+        for index, start in windows[first : first + batch_size]:
             padded = _with_start(sequences[index])[start : start + seq_len + 1]
             if transpose:
                 padded = transpose_frames(padded, _random_shift(padded, keys, transpose, rng), keys)
-            n = len(padded) - 1
-            inputs[row, :n], targets[row, :n], mask[row, :n] = padded[:-1], padded[1:], 1.0
-        yield {"inputs": torch.from_numpy(inputs), "targets": torch.from_numpy(targets), "mask": torch.from_numpy(mask)}
+            rows.append(padded)
+        yield _stack(rows, seq_len)
 
 
 def sequence_batches(sequences: list[np.ndarray], *, batch_size: int, score_first: bool = False) -> Iterator[Batch]:
@@ -89,15 +84,20 @@ def sequence_batches(sequences: list[np.ndarray], *, batch_size: int, score_firs
     order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
     for first in range(0, len(order), batch_size):
         chunk = [sequences[i] for i in order[first : first + batch_size]]
-        longest = max(len(x) for x in chunk)
-        width = chunk[0].shape[1]
-        inputs = np.zeros((len(chunk), longest, width), np.float32)
-        targets = np.zeros_like(inputs)
-        mask = np.zeros((len(chunk), longest), np.float32)
-        for row, frames in enumerate(chunk):
-            padded = _with_start(frames)
-            n = len(frames)
-            inputs[row, :n], targets[row, :n], mask[row, :n] = padded[:-1], padded[1:], 1.0
-            if not score_first:
-                mask[row, 0] = 0.0
-        yield {"inputs": torch.from_numpy(inputs), "targets": torch.from_numpy(targets), "mask": torch.from_numpy(mask)}
+        batch = _stack([_with_start(frames) for frames in chunk], max(len(x) for x in chunk))
+        if not score_first:
+            batch["mask"][:, 0] = 0.0
+        yield batch
+
+
+def _stack(rows: list[np.ndarray], length: int) -> Batch:
+    """Batch rows that each start with the silent frame, ``shape=(n + 1, D)``: inputs are frames
+    ``0..n-1``, targets ``1..n``, padded to ``length`` with the mask 0 on padding."""
+    width = rows[0].shape[1]
+    inputs = np.zeros((len(rows), length, width), np.float32)
+    targets = np.zeros_like(inputs)
+    mask = np.zeros((len(rows), length), np.float32)
+    for row, padded in enumerate(rows):
+        n = len(padded) - 1
+        inputs[row, :n], targets[row, :n], mask[row, :n] = padded[:-1], padded[1:], 1.0
+    return {"inputs": torch.from_numpy(inputs), "targets": torch.from_numpy(targets), "mask": torch.from_numpy(mask)}

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -129,7 +130,11 @@ def read_folder(
     """
     paths = [str(p) for p in find_music_files(folder)]
     outcomes = map_in_order(
-        _try_read_piece, paths, workers=workers, progress=progress, desc=Path(folder).name or str(folder)
+        partial(outcome_of, read_piece),
+        paths,
+        workers=workers,
+        progress=progress,
+        desc=Path(folder).name or str(folder),
     )
     pieces, failures = [], []
     for path, (piece, reason) in zip(paths, outcomes):
@@ -141,10 +146,10 @@ def read_folder(
     return pieces, failures
 
 
-def _try_read_piece(path: str) -> tuple[Piece | None, str]:
-    """(piece, "") or (None, reason), so one bad file never stops a worker pool."""
+def outcome_of(reader: Callable[[str], Piece], path: str) -> tuple[Piece | None, str]:
+    """``(reader(path), "")`` or ``(None, reason)``, so one bad file never stops a worker pool."""
     try:
-        return read_piece(path), ""
+        return reader(path), ""
     except DataError as exc:
         return None, exc.reason
 

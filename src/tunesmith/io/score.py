@@ -187,21 +187,15 @@ def read_corpus(name: str, *, workers: int = 1, progress: bool = False, limit: i
     Raises:
         DataError: unknown corpus name, or a work that cannot be read.
     """
-    from tunesmith.io import map_in_order  # the package module holds the shared helpers
+    from functools import partial
+
+    from tunesmith.io import map_in_order, outcome_of  # the package module holds the shared helpers
 
     paths = corpus_paths(name, limit=limit)
-    outcomes = map_in_order(_try_read_score, paths, workers=workers, progress=progress, desc=name)
+    outcomes = map_in_order(partial(outcome_of, read_score), paths, workers=workers, progress=progress, desc=name)
     pieces = []
     for path, (piece, reason) in zip(paths, outcomes):
         if piece is None:
             raise DataError(path, reason)
         pieces.append(piece)
     return pieces
-
-
-def _try_read_score(path: str) -> tuple[Piece | None, str]:
-    """(piece, "") or (None, reason), so one bad file never stops a worker pool."""
-    try:
-        return read_score(path), ""
-    except DataError as exc:
-        return None, exc.reason

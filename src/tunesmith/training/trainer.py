@@ -162,9 +162,10 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = _scheduler(optimizer, config)
     state = {"epoch": 0, "step": 0, "best_valid_nll": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0}
-    frequencies = np.concatenate(data.splits["train"]).mean(axis=0, dtype=np.float64)
-    model.set_output_prior(torch.as_tensor(frequencies, dtype=torch.float32, device=ctx.device))
-    if resume:
+    if not resume:
+        frequencies = np.concatenate(data.splits["train"]).mean(axis=0, dtype=np.float64)
+        model.set_output_prior(torch.as_tensor(frequencies, dtype=torch.float32, device=ctx.device))
+    else:
         checkpoint = load_checkpoint(last_path, map_location=ctx.device)
         _check_resumable(checkpoint, model, last_path)
         model.load_state_dict(checkpoint["state_dict"])
