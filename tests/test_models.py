@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -150,3 +151,64 @@ def test_output_prior_starts_at_the_marginal(name: str, rng: np.random.Generator
     model.set_output_prior(torch.tensor(frequencies, dtype=torch.float32))
     primed = model.loss(batch)["loss"].item()
     assert primed < fresh and primed < 1.2 * marginal
+
+
+def _every_frame(width: int) -> torch.Tensor:
+    """All 2**width frames of 0/1, ``shape=(2**width, width)``."""
+    return torch.tensor(list(itertools.product([0.0, 1.0], repeat=width)))
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_probabilities_over_a_frame_sum_to_one(name: str, rng: np.random.Generator) -> None:
+    """On 5 keys, exp(log_prob) summed over all 32 possible next frames is 1 for any past."""
+    torch.manual_seed(1)
+    model = build_model(model_config({"name": name, "hidden_size": 8, "dropout": 0.0}), 5).eval()
+    with torch.no_grad():  # large weights, so the notes of a frame strongly depend on each other
+        for p in model.parameters():
+            p.normal_(0.0, 1.5)
+    frames = _every_frame(5)
+    past = torch.from_numpy((rng.random((1, 6, 5)) < 0.4).astype(np.float32)).expand(len(frames), -1, -1)
+    targets = torch.cat([past[:, 1:], frames.unsqueeze(1)], dim=1)
+    with torch.no_grad():
+        probs = model.log_prob({"inputs": past, "targets": targets})[:, -1].exp()
+    assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_notewise_sampler_draws_from_its_likelihood() -> None:
+    """Key-by-key samples of the NADE output follow the probabilities ``log_prob`` assigns."""
+    torch.manual_seed(2)
+    model = build_model(model_config({"name": "lstm-nade", "hidden_size": 8, "nade_hidden": 6, "dropout": 0.0}), 4)
+    model.eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 1.5)
+    frames = _every_frame(4)
+    past = torch.tensor([[[0.0, 1, 0, 1], [1, 1, 0, 0]]])
+    targets = torch.cat([past[:, 1:].expand(16, -1, -1), frames[:, None]], 1)
+    with torch.no_grad():
+        context, _ = model(past)
+        exact = model.log_prob({"inputs": past.expand(16, -1, -1), "targets": targets})[:, -1].exp()
+    draws = model.sample_frame(context[:, -1].expand(100_000, -1), generator=torch.Generator().manual_seed(0))
+    codes = (draws * torch.tensor([8.0, 4, 2, 1])).sum(-1).long()
+    empirical = torch.bincount(codes, minlength=16) / len(codes)
+    assert torch.allclose(empirical, exact, atol=0.006)  # 4 standard errors at p=0.5 is 0.0063
+    greedy = [
+        model.sample_frame(context[:, -1], top_p=0.5, generator=torch.Generator().manual_seed(s)) for s in range(5)
+    ]
+    assert all(torch.equal(g, greedy[0]) for g in greedy)  # each key's likelier outcome, always
+
+
+def test_nade_levels_match_the_textbook_formula(rng: np.random.Generator) -> None:
+    """The fast per-level computation equals a_k = c + sum_{j<k} W_j v_j evaluated for every key."""
+    torch.manual_seed(3)
+    model = build_model(model_config({"name": "lstm-nade", "hidden_size": 8, "nade_hidden": 6}), WIDTH)
+    with torch.no_grad():
+        model.W.normal_()
+        model.U.normal_()
+    context = torch.randn(3, 7, 8)
+    frames = torch.from_numpy((rng.random((3, 7, WIDTH)) < 0.4).astype(np.float32))
+    reference = torch.empty(3, 7, WIDTH)
+    for k in range(WIDTH):
+        a = model.hidden_bias(context) + frames[..., :k] @ model.W[:k]
+        reference[..., k] = model.key_bias(context)[..., k] + torch.sigmoid(a) @ model.U[k]
+    assert torch.allclose(model.key_logits(context, frames), reference, atol=1e-5)

@@ -86,6 +86,23 @@ def _render(args: argparse.Namespace) -> None:
     print(render(args.midi, args.out, soundfont=args.soundfont, sample_rate=args.sample_rate, backend=args.backend))
 
 
+def _evaluate(args: argparse.Namespace) -> None:
+    import json
+
+    from .evaluation import evaluate_run
+    from .run import load_run
+
+    run = load_run(args.run_dir, checkpoint=args.checkpoint, device=args.device)
+    result = evaluate_run(run, data=args.data, split=args.split, progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"{result['model']} on {result['data']} ({result['split']}): NLL {result['nll']:.4f} nats/frame "
+            f"over {result['frames']} scored frames of {result['sequences']} sequences"
+        )
+
+
 def _models(args: argparse.Namespace) -> None:
     from .models import list_models
 
@@ -147,6 +164,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-rate", type=int, default=44100)
     p.add_argument("--backend", choices=("auto", "fluidsynth", "symusic"), default="auto")
     p.set_defaults(func=_render)
+
+    p = sub.add_parser("evaluate", help="score a trained run: frame NLL in nats on one split of a dataset")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--data", default=None, help="corpus, folder or .mat/.pickle benchmark (default: the run's)")
+    p.add_argument("--split", choices=("train", "valid", "test"), default="test")
+    p.add_argument("--checkpoint", default="best", help="best, last, or a .pt file")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_evaluate)
 
     p = sub.add_parser("models", help="list the registered model families")
     p.set_defaults(func=_models)

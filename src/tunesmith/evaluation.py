@@ -7,11 +7,17 @@ total over a split is divided by its number of scored frames (Boulanger-Lewandow
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from .data.batches import sequence_batches
+from .errors import ConfigError, DataError
 from .models import SequenceModel
+
+if TYPE_CHECKING:
+    from .run import Run
 
 
 @torch.no_grad()
@@ -42,3 +48,45 @@ def frame_nll(model: SequenceModel, sequences: list[np.ndarray], **kwargs: objec
     if frames == 0:
         raise ValueError("no frames to score: every sequence is shorter than two frames")
     return total / frames
+
+
+def evaluate_run(
+    run: Run,
+    *,
+    data: str | None = None,
+    split: str = "test",
+    batch_size: int = 32,
+    progress: bool = False,
+) -> dict[str, object]:
+    """Score a trained ``run`` on one split of a dataset: the standard frame NLL.
+
+    ``data`` is anything ``data.source`` accepts (a ``.mat``/``.pickle`` benchmark, a folder, a
+    built-in corpus); by default the run's own training source. The data is read with the run's
+    representation and, for folders and corpora, split the way training split it; every piece of
+    the split is scored. Returns ``{"nll", "frames", "sequences", ...}`` (nats per scored frame).
+    """
+    from dataclasses import replace
+
+    from .config import config_from_dict
+    from .data import SPLITS, prepare_data
+
+    if split not in SPLITS:
+        raise ConfigError(f"split must be one of {', '.join(SPLITS)}; got {split!r}")
+    data_config = config_from_dict(run.config).data
+    data_config = replace(data_config, source=data or data_config.source, max_pieces=0)
+    prepared = prepare_data(data_config, run.representation, progress=progress)
+    sequences = prepared.splits[split]
+    device = next(run.model.parameters()).device
+    total, frames = nll_sums(run.model, sequences, batch_size=batch_size, device=device)
+    if frames == 0:
+        raise DataError(data_config.source, f"the {split} split has no frames to score")
+    return {
+        "run": str(run.path),
+        "model": run.model.name,
+        "data": data_config.source,
+        "split": split,
+        "nll": total / frames,
+        "frames": frames,
+        "sequences": len(sequences),
+        "epoch": run.info.get("epoch"),
+    }

@@ -51,18 +51,18 @@ def sample_frames(
     if history.shape[1:] != (width,):
         raise ConfigError(f"primer must have shape (P, {width}), got {primer.shape}")
     context = torch.from_numpy(np.concatenate([start, history])).to(device)
-    logits, state = model(context.unsqueeze(0).expand(num, -1, -1).contiguous())
+    outputs, state = model(context.unsqueeze(0).expand(num, -1, -1).contiguous())
     previous = np.repeat(context[-1:].cpu().numpy(), num, axis=0)
     frames = []
     for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
         frame = (
-            model.sample_frame(logits[:, -1], temperature=temperature, top_p=top_p, generator=generator).cpu().numpy()
+            model.sample_frame(outputs[:, -1], temperature=temperature, top_p=top_p, generator=generator).cpu().numpy()
         )
         if repair is not None:
             frame = repair(frame, previous)
         frames.append(frame)
         previous = frame
-        logits, state = model(torch.from_numpy(frame).to(device).unsqueeze(1), state)
+        outputs, state = model(torch.from_numpy(frame).to(device).unsqueeze(1), state)
     model.train(was_training)
     new = np.stack(frames, axis=1)
     out = np.concatenate([np.repeat(history[None], num, axis=0), new], axis=1)

@@ -6,9 +6,10 @@ from typing import Any
 
 from ..errors import CheckpointError, ConfigError
 from .base import SequenceModel
+from .nade import LSTMNADE
 from .rnn import GRU, LSTM, RNN
 
-MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM)}
+MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM, LSTMNADE)}
 
 
 def model_class(name: str) -> type[SequenceModel]:

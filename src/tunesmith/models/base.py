@@ -3,7 +3,9 @@
 A model maps input frames ``shape=(B, L, D)`` to the parameters of a distribution over the next
 frame and owns that distribution: its loss, its exact log-likelihood and its sampling. The base
 class implements independent Bernoulli keys (binary cross-entropy), the classic recipe for
-piano-roll frames; families with another output override ``log_prob`` and ``sample_frame``.
+piano-roll frames, where those parameters are one logit per key; families with another output
+(e.g. ``nade.py``, whose notes within a frame depend on each other) override ``log_prob`` and
+``sample_frame``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ Batch = dict[str, torch.Tensor]
 
 
 class SequenceModel(nn.Module):
-    """Base class: ``forward(inputs, state) -> (logits, state)`` plus the Bernoulli output.
+    """Base class: ``forward(inputs, state) -> (outputs, state)`` plus the Bernoulli output.
 
     Subclasses set ``name``, ``description`` and ``Config`` (a dataclass of options), and
     implement ``forward``. ``n_features`` is the frame width, set from the representation.
@@ -39,7 +41,8 @@ class SequenceModel(nn.Module):
         return {"name": self.name, "params": asdict(self.config), "n_features": self.n_features}
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)`` and the carried state."""
+        """``inputs`` ``shape=(B, L, D)`` -> output parameters ``shape=(B, L, *)`` and the carried
+        state. For the Bernoulli output these are logits ``shape=(B, L, D)``."""
         raise NotImplementedError
 
     def set_output_prior(self, frequencies: torch.Tensor) -> None:
@@ -65,19 +68,20 @@ class SequenceModel(nn.Module):
     @torch.no_grad()
     def sample_frame(
         self,
-        logits: torch.Tensor,
+        outputs: torch.Tensor,
         *,
         temperature: float = 1.0,
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Draw one frame ``shape=(B, D)`` of 0/1 from logits ``shape=(B, D)``.
+        """Draw one frame ``shape=(B, D)`` of 0/1 from this frame's ``forward`` outputs, here the
+        logits ``shape=(B, D)``.
 
         ``temperature`` divides the logits. ``top_p`` < 1 keeps, per frame, the most probable
         keys that together carry ``top_p`` of the expected number of sounding keys, and never
         sounds the rest: the multi-label analogue of nucleus sampling.
         """
-        probs = torch.sigmoid(logits / max(temperature, 1e-6))
+        probs = torch.sigmoid(outputs / max(temperature, 1e-6))
         if top_p < 1.0:
             probs = bernoulli_nucleus(probs, top_p)
         return torch.bernoulli(probs, generator=generator)

@@ -10,7 +10,9 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
+from torch.func import functional_call
 
 from ..errors import ConfigError
 from .base import SequenceModel
@@ -19,17 +21,23 @@ from .base import SequenceModel
 @dataclass
 class RecurrentConfig:
     """hidden_size: units per layer; num_layers: stacked layers; dropout: between layers and
-    before the read-out."""
+    before the read-out; weight_dropout: DropConnect on the hidden-to-hidden weights, one mask
+    per batch (Merity et al. 2018, AWD-LSTM), which regularizes the recurrence itself;
+    input_dropout: drop input features (notes of the frames read), so the model cannot lean on
+    copying the last frame."""
 
     hidden_size: int = 384
     num_layers: int = 1
     dropout: float = 0.1
+    weight_dropout: float = 0.0
+    input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
         if self.hidden_size < 1 or self.num_layers < 1:
             raise ConfigError("model.hidden_size and model.num_layers must be >= 1")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
+        for key in ("dropout", "weight_dropout", "input_dropout"):
+            if not 0.0 <= getattr(self, key) < 1.0:
+                raise ConfigError(f"model.{key} must be in [0, 1), got {getattr(self, key)}")
 
 
 class RecurrentModel(SequenceModel):
@@ -58,8 +66,21 @@ class RecurrentModel(SequenceModel):
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)``, recurrent state."""
-        hidden, state = self.rnn(inputs, state)
+        inputs = F.dropout(inputs, self.config.input_dropout, self.training) if self.config.input_dropout else inputs
+        hidden, state = recur(self.rnn, inputs, state, weight_dropout=self.config.weight_dropout)
         return self.readout(self.dropout(hidden)), state
+
+
+def recur(rnn: nn.RNNBase, inputs: torch.Tensor, state: Any, *, weight_dropout: float) -> tuple[torch.Tensor, Any]:
+    """Run ``rnn`` on ``inputs``; while training, with DropConnect on its hidden-to-hidden weights."""
+    if not (rnn.training and weight_dropout > 0):
+        return rnn(inputs, state)
+    dropped = {
+        name: F.dropout(weight, weight_dropout, training=True)
+        for name, weight in rnn.named_parameters()
+        if name.startswith("weight_hh")
+    }
+    return functional_call(rnn, dropped, (inputs, state))
 
 
 class RNN(RecurrentModel):

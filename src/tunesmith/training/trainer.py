@@ -33,7 +33,10 @@ log = logging.getLogger("tunesmith.training")
 
 @dataclass
 class TrainResult:
-    """What a finished run reached, and why it stopped ("epochs", "early stopping", "time limit")."""
+    """What a finished run reached, and why it stopped ("epochs", "early stopping", "time limit").
+
+    ``frames``: training frames the model learned from (all processes); ``seconds``: wall time of
+    the training loop, validation included."""
 
     run_dir: Path
     best_valid_nll: float
@@ -42,6 +45,7 @@ class TrainResult:
     steps: int
     seconds: float
     stopped: str
+    frames: int = 0
 
 
 class _LossOf(nn.Module):
@@ -162,6 +166,7 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = _scheduler(optimizer, config)
     state = {"epoch": 0, "step": 0, "best_valid_nll": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0}
+    state["frames"] = 0
     if not resume:
         frequencies = np.concatenate(data.splits["train"]).mean(axis=0, dtype=np.float64)
         model.set_output_prior(torch.as_tensor(frequencies, dtype=torch.float32, device=ctx.device))
@@ -171,7 +176,7 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         model.load_state_dict(checkpoint["state_dict"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
-        state.update({k: checkpoint[k] for k in state})
+        state.update({k: checkpoint[k] for k in state if k in checkpoint})
         log.info("resuming %s after epoch %d", run_dir, state["epoch"])
     wrapped: nn.Module = DistributedDataParallel(_LossOf(model)) if ctx.distributed else _LossOf(model)
 
@@ -209,6 +214,7 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
             *nll_sums(model, valid[ctx.rank :: ctx.world_size], batch_size=config.data.batch_size, device=ctx.device)
         )
         valid_nll = nll_total / max(nll_frames, 1)
+        state["frames"] += int(frame_sum)
         if tc.lr_schedule == "plateau":
             scheduler.step(valid_nll)
         else:
@@ -261,7 +267,14 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         _plot(run_dir)
     ctx.barrier()
     return TrainResult(
-        run_dir, state["best_valid_nll"], state["best_epoch"], state["epoch"], state["step"], state["seconds"], stopped
+        run_dir,
+        state["best_valid_nll"],
+        state["best_epoch"],
+        state["epoch"],
+        state["step"],
+        state["seconds"],
+        stopped,
+        state["frames"],
     )
 
 
