@@ -110,6 +110,9 @@ def test_primer_is_kept_and_continued(rng: np.random.Generator) -> None:
         {"name": "lstm", "hidden": 3},
         {"name": "gru", "dropout": "x"},
         {"name": "rnn", "dropout": 1.5},
+        {"name": "lstm", "weight_dropout": 1.0},
+        {"name": "gru", "input_dropout": -0.1},
+        {"name": "lstm-nade", "nade_hidden": 0},
     ],
 )
 def test_bad_model_sections(section: dict) -> None:
@@ -212,3 +215,17 @@ def test_nade_levels_match_the_textbook_formula(rng: np.random.Generator) -> Non
         a = model.hidden_bias(context) + frames[..., :k] @ model.W[:k]
         reference[..., k] = model.key_bias(context)[..., k] + torch.sigmoid(a) @ model.U[k]
     assert torch.allclose(model.key_logits(context, frames), reference, atol=1e-5)
+
+
+@pytest.mark.parametrize("option", ["weight_dropout", "input_dropout"])
+def test_dropout_options_act_only_while_training(option: str, rng: np.random.Generator) -> None:
+    torch.manual_seed(4)
+    model = build_model(model_config({"name": "lstm", "hidden_size": 16, "dropout": 0.0, option: 0.5}), WIDTH)
+    batch = next(sequence_batches(toy_sequences(rng), batch_size=6))
+    model.train()
+    assert model.loss(batch)["loss"].item() != model.loss(batch)["loss"].item()  # a new mask each time
+    model.eval()
+    assert model.loss(batch)["loss"].item() == model.loss(batch)["loss"].item()
+    plain = build_model(model_config({"name": "lstm", "hidden_size": 16, "dropout": 0.0}), WIDTH).eval()
+    plain.load_state_dict(model.state_dict())
+    assert model.loss(batch)["loss"].item() == pytest.approx(plain.loss(batch)["loss"].item())

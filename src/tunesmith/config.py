@@ -60,12 +60,17 @@ class DataConfig:
 class TrainConfig:
     """The optimisation recipe: binary cross-entropy and Adam, with the usual controls.
 
-    lr_schedule: "constant", "cosine" (to 0 over ``epochs``) or "plateau" (halve the rate when
-        validation stops improving). patience: epochs without improvement before stopping
-        early (0: never). max_minutes: stop after this much training time (0: no limit).
+    lr_schedule: "constant", "cosine" (to 0 over the epochs run) or "plateau" (halve the rate
+        when validation stops improving).
+    max_steps: a budget of optimizer steps (0: none); training then runs
+        ``min(epochs, ceil(max_steps / steps per epoch))`` epochs, so one config suits a small
+        dataset (many passes) and a large one (few passes, as many updates).
+    patience: epochs without improvement before stopping early (0: never).
+    max_minutes: stop after this much training time (0: no limit).
     """
 
     epochs: int = 40
+    max_steps: int = 0
     lr: float = 3e-3
     weight_decay: float = 0.0
     lr_schedule: str = "cosine"
@@ -83,7 +88,7 @@ class TrainConfig:
         )
         _require(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
         _require(self.lr > 0, f"train.lr must be > 0, got {self.lr}")
-        for key in ("weight_decay", "grad_clip", "patience", "max_minutes", "threads"):
+        for key in ("max_steps", "weight_decay", "grad_clip", "patience", "max_minutes", "threads"):
             _require(getattr(self, key) >= 0, f"train.{key} must be >= 0, got {getattr(self, key)}")
         _require(
             self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),

@@ -59,10 +59,21 @@ class _LossOf(nn.Module):
         return self.model.loss(batch)
 
 
-def _scheduler(optimizer: torch.optim.Optimizer, config: ExperimentConfig) -> torch.optim.lr_scheduler.LRScheduler:
+def _planned_epochs(data: PreparedData, config: ExperimentConfig, ctx: DistContext) -> int:
+    """``train.epochs``, or fewer when ``train.max_steps`` is reached first (rounded up to a whole
+    epoch): a large dataset needs fewer passes than a small one for the same number of updates."""
+    tc = config.train
+    if not tc.max_steps:
+        return tc.epochs
+    steps_per_epoch = math.ceil(len(_my_windows(data, config, 1, ctx)) / config.data.batch_size)
+    return max(1, min(tc.epochs, math.ceil(tc.max_steps / steps_per_epoch)))
+
+
+def _scheduler(
+    optimizer: torch.optim.Optimizer, config: ExperimentConfig, epochs: int
+) -> torch.optim.lr_scheduler.LRScheduler:
     kind = config.train.lr_schedule
     if kind == "cosine":  # closed form of the epoch, so a resumed run with more epochs stretches it
-        epochs = config.train.epochs
         return torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda epoch: 0.5 * (1 + math.cos(math.pi * min(epoch, epochs) / epochs))
         )
@@ -164,7 +175,8 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     seed_everything(tc.seed)
     model = build_model(config.model, config.representation.n_features).to(ctx.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = _scheduler(optimizer, config)
+    epochs = _planned_epochs(data, config, ctx)
+    scheduler = _scheduler(optimizer, config, epochs)
     state = {"epoch": 0, "step": 0, "best_valid_nll": math.inf, "best_epoch": 0, "bad_epochs": 0, "seconds": 0.0}
     state["frames"] = 0
     if not resume:
@@ -187,7 +199,7 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         log.info("model %s: %d parameters", model.name, sum(p.numel() for p in model.parameters()))
 
     stopped, started = "epochs", time.monotonic() - state["seconds"]
-    for epoch in range(state["epoch"] + 1, tc.epochs + 1):
+    for epoch in range(state["epoch"] + 1, epochs + 1):
         torch.manual_seed(tc.seed * 1_000_003 + epoch * 101 + ctx.rank)  # dropout: reproducible on resume
         windows = _my_windows(data, config, epoch, ctx)
         batches = training_batches(
@@ -203,7 +215,7 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
         bar = tqdm(
             on_device,
             total=math.ceil(len(windows) / config.data.batch_size),
-            desc=f"epoch {epoch}/{tc.epochs}",
+            desc=f"epoch {epoch}/{epochs}",
             disable=not (progress and ctx.is_main),
             leave=False,
         )
