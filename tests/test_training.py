@@ -210,3 +210,17 @@ def test_resume_with_more_epochs_stretches_the_cosine_schedule(midi_folder: Path
     # Rows 1-2 follow a 2-epoch cosine (down to 0); rows 3-4 the 4-epoch one from where it stands.
     expected = [0.01 * 0.5 * (1 + math.cos(math.pi * e / t)) for e, t in [(1, 2), (2, 2), (3, 4), (4, 4)]]
     assert lrs == pytest.approx(expected, abs=1e-9)
+
+
+def test_max_steps_caps_the_epochs_and_the_cosine_follows(midi_folder: Path, tmp_path: Path) -> None:
+    one = train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "one", progress=False)
+    steps_per_epoch = one.steps
+    budget = 2 * steps_per_epoch + 1  # a little over two epochs: rounded up to three
+    capped = train(
+        tiny_config(midi_folder, "train.epochs=50", f"train.max_steps={budget}"), tmp_path / "capped", progress=False
+    )
+    assert capped.epochs == 3 and capped.stopped == "epochs"
+    lrs = [float(r["lr"]) for r in rows(tmp_path / "capped")]
+    assert lrs == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * e / 3)) for e in (1, 2, 3)], abs=1e-9)
+    roomy = train(tiny_config(midi_folder, "train.epochs=2", "train.max_steps=100000"), tmp_path / "r", progress=False)
+    assert roomy.epochs == 2  # a budget larger than the epochs changes nothing
