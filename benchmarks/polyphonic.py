@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import sys
 import tempfile
 from pathlib import Path
 
@@ -78,7 +77,6 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING if args.json else logging.INFO, format="%(message)s")
     result = run_benchmark(args.data, args.model, config=args.config, out=args.out, seed=args.seed, overrides=args.set)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    sys.stdout.flush()
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def test_nade_levels_match_the_textbook_formula(rng: np.random.Generator) -> Non
     reference = torch.empty(3, 7, WIDTH)
     for k in range(WIDTH):
         a = model.hidden_bias(context) + frames[..., :k] @ model.W[:k]
-        reference[..., k] = model.key_bias(context)[..., k] + torch.sigmoid(a) @ model.U[k]
+        reference[..., k] = model.readout(context)[..., k] + torch.sigmoid(a) @ model.U[k]
     assert torch.allclose(model.key_logits(context, frames), reference, atol=1e-5)
 
 

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Batch, SequenceModel
-from .rnn import RecurrentConfig, recur
+from .base import Batch
+from .rnn import RecurrentConfig, RecurrentModel
 
 
 @dataclass
@@ -43,36 +43,24 @@ class NADEConfig(RecurrentConfig):
             raise ConfigError(f"model.nade_hidden must be >= 1, got {self.nade_hidden}")
 
 
-class LSTMNADE(SequenceModel):
+class LSTMNADE(RecurrentModel):
     name = "lstm-nade"
     description = "LSTM over time, NADE over the keys of each frame (notes of a chord depend on each other)"
     Config: ClassVar[type] = NADEConfig
+    cell = nn.LSTM
 
     def __init__(self, config: NADEConfig, n_features: int) -> None:
-        super().__init__(config, n_features)
+        super().__init__(config, n_features)  # the LSTM, and readout: b(t), one bias per key
         d, h = n_features, config.nade_hidden
-        self.rnn = nn.LSTM(
-            d,
-            config.hidden_size,
-            num_layers=config.num_layers,
-            dropout=config.dropout if config.num_layers > 1 else 0.0,
-            batch_first=True,
-        )
-        self.dropout = nn.Dropout(config.dropout)
-        self.key_bias = nn.Linear(config.hidden_size, d)  # b(t): one bias per key
         self.hidden_bias = nn.Linear(config.hidden_size, h)  # c(t): the NADE's hidden bias
         self.W = nn.Parameter(torch.randn(d, h) * 0.01)  # key k sounding -> NADE hidden input
         self.U = nn.Parameter(torch.randn(d, h) * 0.01)  # NADE hidden -> key k's logit
-
-    def set_output_prior(self, frequencies: torch.Tensor) -> None:
-        with torch.no_grad():  # W and U start small, so p(v_k) starts near the key's frequency
-            self.key_bias.bias.copy_(torch.logit(frequencies.clamp(1e-4, 1 - 1e-4)))
+        # W and U start small, so the inherited set_output_prior starts p(v_k) near its frequency.
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> the LSTM's output ``shape=(B, L, hidden_size)``
         (what the NADE is conditioned on) and the recurrent state."""
-        hidden, state = recur(self.rnn, inputs, state, weight_dropout=self.config.weight_dropout)
-        return self.dropout(hidden), state
+        return self.features(inputs, state)
 
     def key_logits(self, context: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Logit of each key given the keys below it: ``context`` ``shape=(..., hidden_size)``,
@@ -88,7 +76,7 @@ class LSTMNADE(SequenceModel):
         steps = nth.transpose(-1, -2) @ self.W  # (..., S, H): W row of the s-th sounding key
         inputs = self.hidden_bias(context).unsqueeze(-2) + steps.cumsum(-2) - steps  # a at each level
         per_level = torch.sigmoid(inputs) @ self.U.T  # (..., S, D): U_k . h for every level and key
-        return self.key_bias(context) + per_level.gather(-2, below.unsqueeze(-2)).squeeze(-2)
+        return self.readout(context) + per_level.gather(-2, below.unsqueeze(-2)).squeeze(-2)
 
     def log_prob(self, batch: Batch) -> torch.Tensor:
         """Exact log-likelihood of each target frame, ``shape=(B, L)``, in nats."""
@@ -115,7 +103,7 @@ class LSTMNADE(SequenceModel):
         is taken, otherwise the key is sampled.
         """
         context = outputs
-        bias = self.key_bias(context)  # (B, D)
+        bias = self.readout(context)  # (B, D)
         activation = self.hidden_bias(context)  # (B, H)
         frame = torch.zeros_like(bias)
         for k in range(self.n_features):

@@ -41,7 +41,8 @@ class RecurrentConfig:
 
 
 class RecurrentModel(SequenceModel):
-    """Shared body of the three recurrent cells; subclasses pick ``cell``."""
+    """Shared body of the recurrent models; subclasses pick ``cell``. ``readout`` maps the top
+    layer to one value per key (the logits here; the NADE's per-key biases in ``nade.py``)."""
 
     Config: ClassVar[type] = RecurrentConfig
     cell: ClassVar[type[nn.RNNBase]]
@@ -64,23 +65,28 @@ class RecurrentModel(SequenceModel):
         with torch.no_grad():
             self.readout.bias.copy_(torch.logit(frequencies.clamp(1e-4, 1 - 1e-4)))
 
+    def features(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """``inputs`` ``shape=(B, L, D)`` -> the top layer's output after dropout
+        ``shape=(B, L, hidden_size)``, and the recurrent state. While training, with input
+        dropout and DropConnect on the hidden-to-hidden weights when configured."""
+        config = self.config
+        if self.training and config.input_dropout:
+            inputs = F.dropout(inputs, config.input_dropout, training=True)
+        if self.training and config.weight_dropout:
+            dropped = {
+                name: F.dropout(weight, config.weight_dropout, training=True)
+                for name, weight in self.rnn.named_parameters()
+                if name.startswith("weight_hh")
+            }
+            hidden, state = functional_call(self.rnn, dropped, (inputs, state))
+        else:
+            hidden, state = self.rnn(inputs, state)
+        return self.dropout(hidden), state
+
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)``, recurrent state."""
-        inputs = F.dropout(inputs, self.config.input_dropout, self.training) if self.config.input_dropout else inputs
-        hidden, state = recur(self.rnn, inputs, state, weight_dropout=self.config.weight_dropout)
-        return self.readout(self.dropout(hidden)), state
-
-
-def recur(rnn: nn.RNNBase, inputs: torch.Tensor, state: Any, *, weight_dropout: float) -> tuple[torch.Tensor, Any]:
-    """Run ``rnn`` on ``inputs``; while training, with DropConnect on its hidden-to-hidden weights."""
-    if not (rnn.training and weight_dropout > 0):
-        return rnn(inputs, state)
-    dropped = {
-        name: F.dropout(weight, weight_dropout, training=True)
-        for name, weight in rnn.named_parameters()
-        if name.startswith("weight_hh")
-    }
-    return functional_call(rnn, dropped, (inputs, state))
+        hidden, state = self.features(inputs, state)
+        return self.readout(hidden), state
 
 
 class RNN(RecurrentModel):

@@ -177,8 +177,15 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     epochs = _planned_epochs(data, config, ctx)
     scheduler = _scheduler(optimizer, config, epochs)
-    state = {"epoch": 0, "step": 0, "best_valid_nll": math.inf, "best_epoch": 0, "bad_epochs": 0}
-    state.update(seconds=0.0, frames=0)
+    state = {
+        "epoch": 0,
+        "step": 0,
+        "best_valid_nll": math.inf,
+        "best_epoch": 0,
+        "bad_epochs": 0,
+        "seconds": 0.0,
+        "frames": 0,
+    }
     if not resume:
         frequencies = np.concatenate(data.splits["train"]).mean(axis=0, dtype=np.float64)
         model.set_output_prior(torch.as_tensor(frequencies, dtype=torch.float32, device=ctx.device))
