@@ -11,7 +11,9 @@ is kept, and that checkpoint is scored on ``valid`` and ``test``. Prints one JSO
 - ``valid_nll`` / ``test_nll``: nats per scored frame, first frame of each sequence unscored;
 - ``epochs`` (run), ``best_epoch``, ``stopped`` (why training ended);
 - ``train_seconds``: wall time of the training loop, validation included;
-- ``train_frames_per_second``: training frames learned from per second of that time.
+- ``train_frames_per_second``: training frames learned from per second of that time;
+- for an ``ensemble``: ``members``, each member's seed, valid NLL and best epoch (the times and
+  frames above add up the members' runs).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ def run_benchmark(
     from tunesmith.config import load_config
     from tunesmith.evaluation import evaluate_run
     from tunesmith.run import load_run
-    from tunesmith.training import train
+    from tunesmith.training import load_checkpoint, train
 
     config_path = Path(config) if config else CONFIGS / f"{model}.yaml"
     if not config_path.is_file():
@@ -47,6 +49,7 @@ def run_benchmark(
         result = train(experiment, run_dir, progress=False)
         run = load_run(run_dir, checkpoint="best", device=experiment.train.device)
         scores = {split: evaluate_run(run, data=data, split=split)["nll"] for split in ("valid", "test")}
+        members = load_checkpoint(run_dir / "checkpoints" / "best.pt").get("members")
     return {
         "dataset": Path(data).stem,
         "model": model,
@@ -61,6 +64,7 @@ def run_benchmark(
         "train_seconds": round(result.seconds, 1),
         "train_frames_per_second": round(result.frames / max(result.seconds, 1e-9)),
         "threads": torch.get_num_threads(),
+        **({"members": members} if members else {}),
     }
 
 

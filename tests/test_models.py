@@ -229,3 +229,26 @@ def test_dropout_options_act_only_while_training(option: str, rng: np.random.Gen
     plain = build_model(model_config({"name": "lstm", "hidden_size": 16, "dropout": 0.0}), WIDTH).eval()
     plain.load_state_dict(model.state_dict())
     assert model.loss(batch)["loss"].item() == pytest.approx(plain.loss(batch)["loss"].item())
+
+
+def test_ensemble_averages_its_members_probabilities(rng: np.random.Generator) -> None:
+    """Each key's probability is the mean of the members' probabilities; each member learns on
+    its own loss."""
+    torch.manual_seed(5)
+    model = build_model(model_config({"name": "ensemble", "members": 3, "hidden_size": 8, "dropout": 0.0}), WIDTH)
+    model.eval()
+    batch = next(sequence_batches(toy_sequences(rng), batch_size=6))
+    with torch.no_grad():
+        probs = torch.stack([torch.sigmoid(member(batch["inputs"])[0]) for member in model.members]).mean(0)
+        y = batch["targets"]
+        expected = (y * probs.log() + (1 - y) * (1 - probs).log()).sum(-1)
+        assert torch.allclose(model.log_prob(batch), expected, atol=1e-4)
+        own = torch.stack([member.loss(batch)["loss"] for member in model.members]).mean()
+        assert model.loss(batch)["loss"].item() == pytest.approx(own.item())
+    assert len({member.readout.weight.sum().item() for member in model.members}) == 3  # not copies
+
+
+@pytest.mark.parametrize("section", [{"members": 0}, {"member": "lstm-nade"}, {"member": "gru", "hidden_size": 0}])
+def test_bad_ensemble_sections(section: dict) -> None:
+    with pytest.raises(ConfigError, match="model."):
+        model_config({"name": "ensemble", **section})

@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from tunesmith.config import load_config
+from tunesmith.config import config_from_dict, load_config
+from tunesmith.data import prepare_data
 from tunesmith.errors import CheckpointError, ConfigError, DataError
+from tunesmith.evaluation import frame_nll
 from tunesmith.run import load_run
 from tunesmith.training import load_checkpoint, train
 from tunesmith.training import trainer as trainer_module
@@ -63,8 +65,11 @@ def test_training_learns_and_writes_its_run(midi_folder: Path, tmp_path: Path) -
     assert run.info["best_valid_nll"] == pytest.approx(result.best_valid_nll)
 
 
-def test_resume_after_interruption_matches_an_uninterrupted_run(midi_folder: Path, tmp_path: Path, monkeypatch) -> None:
-    config = tiny_config(midi_folder, "train.epochs=4", "data.transpose=2", "model.dropout=0.2")
+@pytest.mark.parametrize("ema", ["train.ema=0", "train.ema=0.9"])
+def test_resume_after_interruption_matches_an_uninterrupted_run(
+    ema: str, midi_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    config = tiny_config(midi_folder, "train.epochs=4", "data.transpose=2", "model.dropout=0.2", ema)
     train(config, tmp_path / "straight", progress=False)
 
     calls = {"n": 0}
@@ -88,9 +93,28 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(midi_folder: Pat
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
     assert b["epoch"] == 4 and b["step"] == a["step"]
-    for key in a["state_dict"]:
-        assert torch.allclose(a["state_dict"][key], b["state_dict"][key], atol=1e-6), key
+    for weights in ("state_dict", "train_state_dict") if "train_state_dict" in a else ("state_dict",):
+        for key in a[weights]:
+            assert torch.allclose(a[weights][key], b[weights][key], atol=1e-6), (weights, key)
     assert [r["epoch"] for r in rows(tmp_path / "resumed")] == ["1", "2", "3", "4"]
+    assert [r["valid_nll"] for r in rows(tmp_path / "resumed")] == [r["valid_nll"] for r in rows(tmp_path / "straight")]
+
+
+def test_weight_average_is_validated_and_saved(midi_folder: Path, tmp_path: Path) -> None:
+    """With train.ema, validation and best.pt use the averaged weights; last.pt also keeps the
+    trained ones for resuming; a run trained without it cannot resume with it."""
+    result = train(tiny_config(midi_folder, "train.epochs=3", "train.ema=0.9"), tmp_path / "run", progress=False)
+    last = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert set(last["train_state_dict"]) == set(last["state_dict"])
+    assert any(not torch.equal(last["state_dict"][k], last["train_state_dict"][k]) for k in last["state_dict"])
+    run = load_run(tmp_path / "run")
+    split = prepare_data(config_from_dict(run.config).data, run.representation, progress=False).splits["valid"]
+    assert frame_nll(run.model, split, batch_size=4) == pytest.approx(result.best_valid_nll, rel=1e-5)
+
+    train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "plain", progress=False)
+    with pytest.raises(CheckpointError, match="without train.ema"):
+        config = tiny_config(midi_folder, "train.epochs=2", "train.ema=0.9")
+        train(config, tmp_path / "plain", resume=True, progress=False)
 
 
 def test_resume_refuses_another_model(midi_folder: Path, tmp_path: Path) -> None:
@@ -103,30 +127,23 @@ def test_resume_refuses_another_model(midi_folder: Path, tmp_path: Path) -> None
         train(tiny_config(midi_folder), tmp_path / "fresh", resume=True, progress=False)
 
 
+def torchrun_train(config_file: Path, out: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """``tunesmith train`` in two gloo processes under torchrun; fails the test if it fails."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    command += ["-m", "tunesmith", "train", str(config_file), "--out", str(out), "--quiet"]
+    command += [a for item in [*TINY, *overrides] for a in ("--set", item)]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
 def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp_path: Path) -> None:
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(f"data:\n  source: {midi_folder}\n")
     prepared_by_one = tmp_path / "single"
     train(tiny_config(midi_folder, "train.epochs=3"), prepared_by_one, progress=False)  # also warms the cache
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
-    command = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node",
-        "2",
-        "-m",
-        "tunesmith",
-        "train",
-        str(config_file),
-        "--out",
-        str(tmp_path / "ddp"),
-        "--quiet",
-        *[a for item in TINY + ["train.epochs=3"] for a in ("--set", item)],
-    ]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
+    done = torchrun_train(config_file, tmp_path / "ddp", "train.epochs=3")
     history = rows(tmp_path / "ddp")
     assert [r["epoch"] for r in history] == ["1", "2", "3"]  # one writer: no doubled rows
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
@@ -157,6 +174,7 @@ def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp
         (["data.transpose=-1"], ConfigError, "data.transpose"),
         (["train.patience=-1"], ConfigError, "train.patience"),
         (["train.device=tpu"], ConfigError, "train.device"),
+        (["train.ema=1"], ConfigError, "train.ema"),
         (["representation.fps=30"], None, None),  # fine: fps is only read when step is fps
     ],
 )
@@ -224,3 +242,37 @@ def test_max_steps_caps_the_epochs_and_the_cosine_follows(midi_folder: Path, tmp
     assert lrs == pytest.approx([0.01 * 0.5 * (1 + math.cos(math.pi * e / 3)) for e in (1, 2, 3)], abs=1e-9)
     roomy = train(tiny_config(midi_folder, "train.epochs=2", "train.max_steps=100000"), tmp_path / "r", progress=False)
     assert roomy.epochs == 2  # a budget larger than the epochs changes nothing
+
+
+def test_ensemble_trains_each_member_as_its_own_run(midi_folder: Path, tmp_path: Path) -> None:
+    """Members train one after another with seeds seed, seed + 1; best.pt holds their best
+    weights together and the ensemble's validation score; an existing run needs --resume."""
+    config = tiny_config(midi_folder, "model.name=ensemble", "model.members=2", "train.epochs=2", "train.seed=5")
+    result = train(config, tmp_path / "ens", progress=False)
+    members = [load_run(tmp_path / "ens" / "members" / str(i)) for i in range(2)]
+    assert [m.model.name for m in members] == ["lstm", "lstm"]
+    assert [config_from_dict(m.config).train.seed for m in members] == [5, 6]
+    run = load_run(tmp_path / "ens")
+    assert run.model.name == "ensemble"
+    for member, alone in zip(run.model.members, members):
+        for key, weight in alone.model.state_dict().items():
+            assert torch.equal(member.state_dict()[key], weight), key
+    valid = prepare_data(config.data, config.representation, progress=False).splits["valid"]
+    assert frame_nll(run.model, valid, batch_size=4) == pytest.approx(result.best_valid_nll, rel=1e-5)
+    assert result.best_valid_nll == run.info["best_valid_nll"]
+    assert result.seconds > 0 and result.steps == sum(m.info["step"] for m in members)
+
+    with pytest.raises(CheckpointError, match="--resume"):
+        train(config, tmp_path / "ens", progress=False)
+    again = train(config, tmp_path / "ens", resume=True, progress=False)  # members done: only re-combined
+    assert again.best_valid_nll == pytest.approx(result.best_valid_nll)
+
+
+def test_two_process_ensemble_shares_one_process_group(midi_folder: Path, tmp_path: Path) -> None:
+    config_file = tmp_path / "tiny.yaml"
+    config_file.write_text(f"data:\n  source: {midi_folder}\n")
+    train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "warm", progress=False)  # fills the cache
+    torchrun_train(config_file, tmp_path / "ddp", "train.epochs=1", "model.name=ensemble", "model.members=2")
+    for member in ("0", "1"):
+        assert [r["epoch"] for r in rows(tmp_path / "ddp" / "members" / member)] == ["1"]
+    assert load_run(tmp_path / "ddp").model.name == "ensemble"

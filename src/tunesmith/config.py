@@ -67,6 +67,10 @@ class TrainConfig:
         dataset (many passes) and a large one (few passes, as many updates).
     patience: epochs without improvement before stopping early (0: never).
     max_minutes: stop after this much training time (0: no limit).
+    ema: decay of an exponential moving average of the weights, updated every step (0: off;
+        0.998 averages over roughly the last 500 steps). Validation, ``best.pt`` and everything
+        that loads a run use the averaged weights, which are usually a little better than the
+        last step's (Polyak averaging).
     """
 
     epochs: int = 40
@@ -80,8 +84,10 @@ class TrainConfig:
     max_minutes: float = 0.0
     device: str = "auto"
     threads: int = 0
+    ema: float = 0.0
 
     def __post_init__(self) -> None:
+        _require(0.0 <= self.ema < 1.0, f"train.ema must be in [0, 1), got {self.ema}")
         _require(
             self.lr_schedule in ("constant", "cosine", "plateau"),
             f"train.lr_schedule must be constant, cosine or plateau; got {self.lr_schedule!r}",

@@ -6,10 +6,11 @@ from typing import Any
 
 from ..errors import CheckpointError, ConfigError
 from .base import SequenceModel
+from .ensemble import Ensemble
 from .nade import LSTMNADE
 from .rnn import GRU, LSTM, RNN
 
-MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM, LSTMNADE)}
+MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM, Ensemble, LSTMNADE)}
 
 
 def model_class(name: str) -> type[SequenceModel]:

@@ -21,6 +21,7 @@ class DistContext:
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    owns_group: bool = False  # this context started the process group, so it ends it
 
     @property
     def is_main(self) -> bool:
@@ -64,11 +65,12 @@ def init_distributed(device_name: str = "auto") -> DistContext:
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
-    if not dist.is_initialized():
+    owns_group = not dist.is_initialized()  # a caller (e.g. an ensemble's members) may share one
+    if owns_group:
         dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
-    return DistContext(dist.get_rank(), dist.get_world_size(), device)
+    return DistContext(dist.get_rank(), dist.get_world_size(), device, owns_group)
 
 
 def shutdown_distributed(ctx: DistContext) -> None:
-    if ctx.distributed and dist.is_initialized():
+    if ctx.owns_group and dist.is_initialized():
         dist.destroy_process_group()

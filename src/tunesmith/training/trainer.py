@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
+from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from ..config import ExperimentConfig, save_config
@@ -84,6 +85,22 @@ def _scheduler(
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
 
 
+def _weight_average(model: SequenceModel, decay: float) -> AveragedModel | None:
+    """An exponential moving average of ``model``'s weights (``train.ema``), or None when off.
+
+    The decay ramps up as ``min(decay, (1 + n) / (10 + n))`` after n updates, so the average
+    forgets the random initial weights quickly instead of dragging them along for 1 / (1 - decay)
+    steps."""
+    if not decay:
+        return None
+
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
 def _my_windows(data: PreparedData, config: ExperimentConfig, epoch: int, ctx: DistContext) -> list[tuple[int, int]]:
     """This process's windows for ``epoch``: the same shuffle everywhere, an equal share each."""
     rng = np.random.default_rng([config.train.seed, epoch])
@@ -105,8 +122,13 @@ def train(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False
     """Train the model ``config`` describes; write checkpoints, metrics, TensorBoard logs and a
     loss plot under ``out_dir``. With ``resume``, continue from ``out_dir/checkpoints/last.pt``.
 
-    Works the same in one process or under ``torchrun`` (see ``training.distributed``).
+    Works the same in one process or under ``torchrun`` (see ``training.distributed``). An
+    ``ensemble`` trains as one run per member (``training.ensemble``).
     """
+    if config.model.get("name") == "ensemble":
+        from .ensemble import train_ensemble  # which trains each member through this function
+
+        return train_ensemble(config, out_dir, resume=resume, progress=progress)
     run_dir = Path(out_dir)
     last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
     if last_path.exists() and not resume:
@@ -147,6 +169,7 @@ def _train_epoch(
     grad_clip: float,
     state: dict,
     logger: RunLogger,
+    averaged: AveragedModel | None,
 ) -> tuple[float, float]:
     """One pass over ``batches``; returns (summed loss x frames, frames) of this process."""
     model.train()
@@ -158,6 +181,8 @@ def _train_epoch(
         if grad_clip > 0:
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
+        if averaged is not None:
+            averaged.update_parameters(model)
         state["step"] += 1
         loss, frames = out["loss"].item(), out["frames"].item()
         loss_sum, frame_sum = loss_sum + loss * frames, frame_sum + frames
@@ -177,6 +202,8 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     epochs = _planned_epochs(data, config, ctx)
     scheduler = _scheduler(optimizer, config, epochs)
+    averaged = _weight_average(model, tc.ema)
+    evaluated = averaged.module if averaged is not None else model  # what validation and best.pt see
     state = {
         "epoch": 0,
         "step": 0,
@@ -192,7 +219,11 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
     else:
         checkpoint = load_checkpoint(last_path, map_location=ctx.device)
         _check_resumable(checkpoint, model, last_path)
-        model.load_state_dict(checkpoint["state_dict"])
+        model.load_state_dict(checkpoint.get("train_state_dict", checkpoint["state_dict"]))
+        if averaged is not None:
+            if "averaged" not in checkpoint:
+                raise CheckpointError(f"{last_path}: this run was trained without train.ema; resume it without ema")
+            averaged.load_state_dict(checkpoint["averaged"])
         optimizer.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         state.update({k: checkpoint[k] for k in state if k in checkpoint})
@@ -227,10 +258,13 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
             leave=False,
         )
         loss_sum, frame_sum = ctx.sum(
-            *_train_epoch(wrapped, model, optimizer, bar, grad_clip=tc.grad_clip, state=state, logger=logger)
+            *_train_epoch(
+                wrapped, model, optimizer, bar, grad_clip=tc.grad_clip, state=state, logger=logger, averaged=averaged
+            )
         )
+        mine = valid[ctx.rank :: ctx.world_size]
         nll_total, nll_frames = ctx.sum(
-            *nll_sums(model, valid[ctx.rank :: ctx.world_size], batch_size=config.data.batch_size, device=ctx.device)
+            *nll_sums(evaluated, mine, batch_size=config.data.batch_size, device=ctx.device)
         )
         valid_nll = nll_total / max(nll_frames, 1)
         state["frames"] += int(frame_sum)
@@ -260,11 +294,13 @@ def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: Dist
                 "representation": asdict(config.representation),
                 "qpm": data.qpm,
                 "config": config.to_dict(),
-                "state_dict": model.state_dict(),
+                "state_dict": evaluated.state_dict(),  # the weights to evaluate and generate with
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 **state,
             }
+            if averaged is not None:  # resuming needs the trained weights and the average's count
+                payload.update(train_state_dict=model.state_dict(), averaged=averaged.state_dict())
             if improved:
                 save_checkpoint(best_path, payload)
             save_checkpoint(last_path, payload)
