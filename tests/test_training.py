@@ -261,6 +261,7 @@ def test_ensemble_trains_each_member_as_its_own_run(midi_folder: Path, tmp_path:
     assert frame_nll(run.model, valid, batch_size=4) == pytest.approx(result.best_valid_nll, rel=1e-5)
     assert result.best_valid_nll == run.info["best_valid_nll"]
     assert result.seconds > 0 and result.steps == sum(m.info["step"] for m in members)
+    assert result.members == 2 and result.stopped == "epochs"
 
     with pytest.raises(CheckpointError, match="--resume"):
         train(config, tmp_path / "ens", progress=False)
@@ -272,7 +273,8 @@ def test_two_process_ensemble_shares_one_process_group(midi_folder: Path, tmp_pa
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(f"data:\n  source: {midi_folder}\n")
     train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "warm", progress=False)  # fills the cache
-    torchrun_train(config_file, tmp_path / "ddp", "train.epochs=1", "model.name=ensemble", "model.members=2")
+    done = torchrun_train(config_file, tmp_path / "ddp", "train.epochs=1", "model.name=ensemble", "model.members=2")
+    assert done.stdout.count("trained 2 members") == 1
     for member in ("0", "1"):
         assert [r["epoch"] for r in rows(tmp_path / "ddp" / "members" / member)] == ["1"]
     assert load_run(tmp_path / "ddp").model.name == "ensemble"

@@ -65,8 +65,9 @@ def train_ensemble(
         max(r.epochs for r in results),
         sum(r.steps for r in results),
         sum(r.seconds for r in results),
-        "members",
+        ", ".join(sorted({r.stopped for r in results})),
         sum(r.frames for r in results),
+        members=len(results),
     )
 
 

@@ -37,7 +37,8 @@ class TrainResult:
     """What a finished run reached, and why it stopped ("epochs", "early stopping", "time limit").
 
     ``frames``: training frames the model learned from (all processes); ``seconds``: wall time of
-    the training loop, validation included."""
+    the training loop, validation included. For an ensemble, ``members`` counts its runs, and
+    steps, seconds and frames add up theirs."""
 
     run_dir: Path
     best_valid_nll: float
@@ -47,6 +48,7 @@ class TrainResult:
     seconds: float
     stopped: str
     frames: int = 0
+    members: int = 0
 
 
 class _LossOf(nn.Module):
