@@ -1,8 +1,8 @@
-"""Ensemble: several recurrent networks trained side by side, their key probabilities averaged.
+"""Ensemble: several recurrent networks, each key's probability averaged over them.
 
 On a small corpus (JSB Chorales has 229 training chorales) a single network's errors are largely
-its own: another random initialization and dropout pattern errs elsewhere. Averaging the members'
-probabilities cancels much of that variance (Hansen and Salamon 1990; Lakshminarayanan et al.
+its own: another initialization, window order and dropout pattern errs elsewhere. Averaging the
+members' probabilities cancels much of that variance (Hansen and Salamon 1990; Lakshminarayanan et al.
 2017)::
 
     p_k(t) = (1 / M) * sum_m sigmoid(logit_k^(m)(t))
