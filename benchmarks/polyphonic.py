@@ -36,7 +36,7 @@ def run_benchmark(
     from tunesmith.config import load_config
     from tunesmith.evaluation import evaluate_run
     from tunesmith.run import load_run
-    from tunesmith.training import load_checkpoint, train
+    from tunesmith.training import train
 
     config_path = Path(config) if config else CONFIGS / f"{model}.yaml"
     if not config_path.is_file():
@@ -49,7 +49,6 @@ def run_benchmark(
         result = train(experiment, run_dir, progress=False)
         run = load_run(run_dir, checkpoint="best", device=experiment.train.device)
         scores = {split: evaluate_run(run, data=data, split=split)["nll"] for split in ("valid", "test")}
-        members = load_checkpoint(run_dir / "checkpoints" / "best.pt").get("members")
     return {
         "dataset": Path(data).stem,
         "model": model,
@@ -64,7 +63,7 @@ def run_benchmark(
         "train_seconds": round(result.seconds, 1),
         "train_frames_per_second": round(result.frames / max(result.seconds, 1e-9)),
         "threads": torch.get_num_threads(),
-        **({"members": members} if members else {}),
+        **({"members": run.info["members"]} if run.info.get("members") else {}),
     }
 
 

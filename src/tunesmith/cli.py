@@ -33,12 +33,12 @@ def _train(args: argparse.Namespace) -> None:
 
     config = load_config(args.config, args.set)
     result = train(config, args.out, resume=args.resume, progress=not args.quiet)
-    if int(os.environ.get("RANK", "0")) == 0 and result.members:
-        print(
-            f"trained {result.members} members, up to {result.epochs} epochs each ({result.stopped}); "
-            f"ensemble validation NLL {result.best_valid_nll:.4f}; run in {result.run_dir}"
-        )
-    elif int(os.environ.get("RANK", "0")) == 0:
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    if result.members:
+        trained = f"trained {result.members} members, up to {result.epochs} epochs each ({result.stopped}); "
+        print(f"{trained}ensemble validation NLL {result.best_valid_nll:.4f}; run in {result.run_dir}")
+    else:
         print(
             f"trained {result.epochs} epochs ({result.stopped}); best validation NLL "
             f"{result.best_valid_nll:.4f} at epoch {result.best_epoch}; run in {result.run_dir}"

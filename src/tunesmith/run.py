@@ -37,7 +37,8 @@ log = logging.getLogger(__name__)
 class Run:
     """A trained model with the representation it was trained on.
 
-    ``info`` holds the checkpoint's progress: epoch, step, best_valid_nll, best_epoch.
+    ``info`` holds the checkpoint's progress: epoch, step, best_valid_nll, best_epoch, and for an
+    ensemble its members (seed, best_valid_nll, best_epoch of each).
     """
 
     path: Path
@@ -71,7 +72,8 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cp
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit model {model.name}: {exc}") from exc
     model.to(device).eval()
-    info = {k: payload.get(k) for k in ("epoch", "step", "best_valid_nll", "best_epoch", "tunesmith_version")}
+    keys = ("epoch", "step", "best_valid_nll", "best_epoch", "members", "tunesmith_version")
+    info = {k: payload.get(k) for k in keys}
     return Run(run_dir, model, representation, float(payload.get("qpm", 120.0)), config, info)
 
 

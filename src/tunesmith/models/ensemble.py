@@ -45,6 +45,10 @@ class EnsembleConfig(RecurrentConfig):
         if self.member not in MEMBER_KINDS:
             raise ConfigError(f"model.member must be one of {', '.join(MEMBER_KINDS)}; got {self.member!r}")
 
+    def member_section(self) -> dict[str, Any]:
+        """One member's ``model:`` section: its kind as ``name``, plus the recurrent options."""
+        return {"name": self.member, **{f.name: getattr(self, f.name) for f in fields(RecurrentConfig)}}
+
 
 def mean_probability_logit(logits: torch.Tensor) -> torch.Tensor:
     """``logits`` ``shape=(M, ...)`` -> the logit of the mean of their probabilities, ``shape=(...)``,
@@ -62,9 +66,9 @@ class Ensemble(SequenceModel):
 
     def __init__(self, config: EnsembleConfig, n_features: int) -> None:
         super().__init__(config, n_features)
-        member_config = RecurrentConfig(**{f.name: getattr(config, f.name) for f in fields(RecurrentConfig)})
-        kind = MEMBER_KINDS[config.member]
-        self.members = nn.ModuleList(kind(member_config, n_features) for _ in range(config.members))
+        options = config.member_section()
+        kind = MEMBER_KINDS[options.pop("name")]
+        self.members = nn.ModuleList(kind(RecurrentConfig(**options), n_features) for _ in range(config.members))
 
     def set_output_prior(self, frequencies: torch.Tensor) -> None:
         for member in self.members:

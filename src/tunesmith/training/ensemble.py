@@ -10,15 +10,15 @@ trained as separate runs 8.103 (see the README's benchmark section).
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..config import ExperimentConfig, save_config
+from ..config import ExperimentConfig, build_dataclass, save_config
 from ..data import prepare_data
 from ..errors import CheckpointError
 from ..evaluation import nll_sums
 from ..models import build_model
-from ..models.rnn import RecurrentConfig
+from ..models.ensemble import EnsembleConfig
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import init_distributed, shutdown_distributed
 from .trainer import TrainResult, train
@@ -28,9 +28,9 @@ log = logging.getLogger("tunesmith.training")
 
 def member_config(config: ExperimentConfig, index: int) -> ExperimentConfig:
     """The run that trains member ``index``: the member's model options and seed ``seed + index``."""
-    options = config.model
-    model = {"name": options["member"], **{f.name: options[f.name] for f in fields(RecurrentConfig)}}
-    return replace(config, model=model, train=replace(config.train, seed=config.train.seed + index))
+    options = build_dataclass(EnsembleConfig, {k: v for k, v in config.model.items() if k != "name"}, prefix="model")
+    seed = config.train.seed + index
+    return replace(config, model=options.member_section(), train=replace(config.train, seed=seed))
 
 
 def train_ensemble(
