@@ -14,7 +14,7 @@ import yaml
 from tunesmith.cli import main
 from tunesmith.io import read_piece
 
-from .test_training import TINY
+from .test_training import TINY, TINY_LSTM
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +30,7 @@ def test_train_generate_render_end_to_end(midi_folder: Path, tmp_path: Path, cap
     config = tmp_path / "tiny.toml"
     config.write_text(f'[data]\nsource = "{midi_folder}"\n\n[train]\nepochs = 2\n')
     run = tmp_path / "run"
-    assert main(["train", str(config), "--out", str(run), "--quiet", *sets(*TINY)]) == 0
+    assert main(["train", str(config), "--out", str(run), "--quiet", *sets(*TINY, *TINY_LSTM)]) == 0
     assert "best validation NLL" in capsys.readouterr().out
 
     out = tmp_path / "gen"
@@ -118,7 +118,11 @@ def test_generate_rejects_bad_sampling_values(midi_folder: Path, tmp_path: Path,
     from tunesmith.config import load_config
     from tunesmith.training import train
 
-    train(load_config(None, [f"data.source={midi_folder}", *TINY, "train.epochs=1"]), tmp_path / "run", progress=False)
+    train(
+        load_config(None, [f"data.source={midi_folder}", *TINY, *TINY_LSTM, "train.epochs=1"]),
+        tmp_path / "run",
+        progress=False,
+    )
     for flags, message in [
         (["--num", "0"], "num and length"),
         (["--temperature", "0"], "temperature"),

@@ -16,7 +16,7 @@ from tunesmith.evaluation import frame_nll
 from tunesmith.io import read_benchmark
 from tunesmith.run import load_run
 
-from .test_training import TINY
+from .test_training import TINY, TINY_LSTM
 
 ROOT = Path(__file__).resolve().parent.parent
 QUICK = ["data.seq_len=16", "data.batch_size=4", "model.hidden_size=16", "train.epochs=2", "train.device=cpu"]
@@ -69,7 +69,7 @@ def test_evaluate_on_a_folder_run_repeats_the_training_split(midi_folder: Path, 
     run = tmp_path / "run"
     config = tmp_path / "tiny.yaml"
     config.write_text(f"data:\n  source: {midi_folder}\ntrain:\n  epochs: 2\n")
-    assert main(["train", str(config), "--out", str(run), "--quiet", *sets(*TINY)]) == 0
+    assert main(["train", str(config), "--out", str(run), "--quiet", *sets(*TINY, *TINY_LSTM)]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(run), "--data", str(midi_folder), "--split", "valid", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -80,7 +80,7 @@ def test_evaluate_errors_name_the_problem(midi_folder: Path, benchmark_file: Pat
     run = tmp_path / "run"
     config = tmp_path / "tiny.yaml"
     config.write_text(f"data:\n  source: {midi_folder}\ntrain:\n  epochs: 1\n")
-    assert main(["train", str(config), "--out", str(run), "--quiet", *sets(*TINY)]) == 0
+    assert main(["train", str(config), "--out", str(run), "--quiet", *sets(*TINY, *TINY_LSTM)]) == 0
     assert main(["evaluate", str(run), "--data", str(benchmark_file), "--json"]) == 2
     err = capsys.readouterr().err  # the run reads 128-key rolls with onsets; the benchmark holds 88 keys
     assert "toy.mat" in err and "representation.keys=88" in err

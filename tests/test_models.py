@@ -21,9 +21,19 @@ from tunesmith.training import load_checkpoint, save_checkpoint
 WIDTH = 12
 
 
+def small_section(name: str, size: int = 16, dropout: float = 0.1) -> dict:
+    """A small ``model:`` section for any registered model; an ensemble mixes lstm, gru and tcn."""
+    if name == "tcn":
+        return {"name": "tcn", "channels": size, "levels": 2, "kernel_size": 2, "dropout": dropout}
+    if name == "ensemble":
+        kinds = ("lstm", "gru", "tcn")
+        return {"name": "ensemble", "members": [small_section(kind, size, dropout) for kind in kinds]}
+    return {"name": name, "hidden_size": size, "num_layers": 2, "dropout": dropout}
+
+
 def tiny(name: str) -> SequenceModel:
     torch.manual_seed(0)
-    return build_model(model_config({"name": name, "hidden_size": 16, "num_layers": 2, "dropout": 0.1}), WIDTH)
+    return build_model(model_config(small_section(name)), WIDTH)
 
 
 def toy_sequences(rng: np.random.Generator, n: int = 6) -> list[np.ndarray]:
@@ -113,6 +123,9 @@ def test_primer_is_kept_and_continued(rng: np.random.Generator) -> None:
         {"name": "lstm", "weight_dropout": 1.0},
         {"name": "gru", "input_dropout": -0.1},
         {"name": "lstm-nade", "nade_hidden": 0},
+        {"name": "tcn", "channels": 0},
+        {"name": "tcn", "kernel_size": 2.5},
+        {"name": "tcn", "dropout": 1.0},
     ],
 )
 def test_bad_model_sections(section: dict) -> None:
@@ -165,7 +178,7 @@ def _every_frame(width: int) -> torch.Tensor:
 def test_probabilities_over_a_frame_sum_to_one(name: str, rng: np.random.Generator) -> None:
     """On 5 keys, exp(log_prob) summed over all 32 possible next frames is 1 for any past."""
     torch.manual_seed(1)
-    model = build_model(model_config({"name": name, "hidden_size": 8, "dropout": 0.0}), 5).eval()
+    model = build_model(model_config(small_section(name, size=8, dropout=0.0)), 5).eval()
     with torch.no_grad():  # large weights, so the notes of a frame strongly depend on each other
         for p in model.parameters():
             p.normal_(0.0, 1.5)
@@ -231,24 +244,62 @@ def test_dropout_options_act_only_while_training(option: str, rng: np.random.Gen
     assert model.loss(batch)["loss"].item() == pytest.approx(plain.loss(batch)["loss"].item())
 
 
-def test_ensemble_averages_its_members_probabilities(rng: np.random.Generator) -> None:
-    """Each key's probability is the mean of the members' probabilities; each member learns on
-    its own loss."""
+@pytest.mark.parametrize("combine", ["mean", "geometric"])
+def test_ensemble_pools_its_members_probabilities(combine: str, rng: np.random.Generator) -> None:
+    """Each key's probability is the mean (or normalized geometric mean) of the members'
+    probabilities; each member learns on its own loss."""
     torch.manual_seed(5)
-    model = build_model(model_config({"name": "ensemble", "members": 3, "hidden_size": 8, "dropout": 0.0}), WIDTH)
-    model.eval()
+    section = {**small_section("ensemble", size=8, dropout=0.0), "combine": combine}
+    model = build_model(model_config(section), WIDTH).eval()
+    assert [member.name for member in model.members] == ["lstm", "gru", "tcn"]
     batch = next(sequence_batches(toy_sequences(rng), batch_size=6))
     with torch.no_grad():
-        probs = torch.stack([torch.sigmoid(member(batch["inputs"])[0]) for member in model.members]).mean(0)
+        probs = torch.stack([torch.sigmoid(member(batch["inputs"])[0]) for member in model.members])
+        if combine == "mean":
+            p = probs.mean(0)
+        else:
+            on, off = probs.log().mean(0).exp(), (1 - probs).log().mean(0).exp()
+            p = on / (on + off)
         y = batch["targets"]
-        expected = (y * probs.log() + (1 - y) * (1 - probs).log()).sum(-1)
+        expected = (y * p.log() + (1 - y) * (1 - p).log()).sum(-1)
         assert torch.allclose(model.log_prob(batch), expected, atol=1e-4)
         own = torch.stack([member.loss(batch)["loss"] for member in model.members]).mean()
         assert model.loss(batch)["loss"].item() == pytest.approx(own.item())
-    assert len({member.readout.weight.sum().item() for member in model.members}) == 3  # not copies
 
 
-@pytest.mark.parametrize("section", [{"members": 0}, {"member": "lstm-nade"}, {"member": "gru", "hidden_size": 0}])
-def test_bad_ensemble_sections(section: dict) -> None:
-    with pytest.raises(ConfigError, match="model."):
+@pytest.mark.parametrize(
+    ("section", "problem"),
+    [
+        ({"members": []}, "at least one"),
+        ({"members": 2}, "model.members"),
+        ({"members": [{"name": "lstm"}, {"name": "lstm-nade"}]}, r"model.members\[1\] must be"),
+        (
+            {"members": [{"name": "gru", "hidden_size": 0}]},
+            r"model.members\[0\]: model.hidden_size and model.num_layers",
+        ),
+        (
+            {"members": [{"name": "tcn", "hidden_size": 8}]},
+            r"model.members\[0\]: unknown config key 'model.hidden_size'",
+        ),
+        ({"members": [{"name": "lstm"}, {"name": "tcn", "train": {"epochs": 0}}]}, r"members\[1\]: train.epochs"),
+        ({"members": [{"name": "lstm", "train": {"epoch": 3}}]}, "did you mean train.epochs"),
+        ({"members": [{"name": "lstm", "train": 3}]}, r"members\[0\]: train: expected a mapping"),
+        ({"combine": "median"}, "model.combine"),
+    ],
+)
+def test_bad_ensemble_sections(section: dict, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem):
         model_config({"name": "ensemble", **section})
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_state_carries_the_past(name: str, rng: np.random.Generator) -> None:
+    """Feeding a piece in two parts, the state of the first carried into the second, gives the
+    outputs of one pass over the whole piece (how the sampler continues a piece)."""
+    model = tiny(name).eval()
+    frames = torch.from_numpy((rng.random((2, 30, WIDTH)) < 0.3).astype(np.float32))
+    with torch.no_grad():
+        whole, _ = model(frames)
+        first, state = model(frames[:, :11])
+        rest, _ = model(frames[:, 11:], state)
+    assert torch.allclose(torch.cat([first, rest], dim=1), whole, atol=1e-5)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -17,9 +18,11 @@ from tunesmith.config import config_from_dict, load_config
 from tunesmith.data import prepare_data
 from tunesmith.errors import CheckpointError, ConfigError, DataError
 from tunesmith.evaluation import frame_nll
+from tunesmith.models import build_model, model_config
 from tunesmith.run import load_run
 from tunesmith.training import load_checkpoint, train
 from tunesmith.training import trainer as trainer_module
+from tunesmith.training.ensemble import fit_pool_weights, member_config
 
 TINY = [
     "data.seq_len=16",
@@ -28,15 +31,15 @@ TINY = [
     "data.valid_fraction=0.25",
     "data.test_fraction=0.1",
     "representation.step=eighth",
-    "model.hidden_size=16",
-    "model.num_layers=1",
     "train.lr=0.01",
     "train.patience=0",
 ]
+TINY_LSTM = ["model.hidden_size=16", "model.num_layers=1"]
+TINY_ENSEMBLE = ["model.name=ensemble", "model.members=[{name: lstm, hidden_size: 16}, {name: lstm, hidden_size: 16}]"]
 
 
-def tiny_config(folder: Path, *extra: str):
-    return load_config(None, [f"data.source={folder}", *TINY, *extra])
+def tiny_config(folder: Path, *extra: str, model: list[str] = TINY_LSTM):
+    return load_config(None, [f"data.source={folder}", *TINY, *model, *extra])
 
 
 def rows(run_dir: Path) -> list[dict[str, str]]:
@@ -127,12 +130,14 @@ def test_resume_refuses_another_model(midi_folder: Path, tmp_path: Path) -> None
         train(tiny_config(midi_folder), tmp_path / "fresh", resume=True, progress=False)
 
 
-def torchrun_train(config_file: Path, out: Path, *overrides: str) -> subprocess.CompletedProcess:
+def torchrun_train(
+    config_file: Path, out: Path, *overrides: str, model: list[str] = TINY_LSTM
+) -> subprocess.CompletedProcess:
     """``tunesmith train`` in two gloo processes under torchrun; fails the test if it fails."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     command += ["-m", "tunesmith", "train", str(config_file), "--out", str(out), "--quiet"]
-    command += [a for item in [*TINY, *overrides] for a in ("--set", item)]
+    command += [a for item in [*TINY, *model, *overrides] for a in ("--set", item)]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
     return done
@@ -245,12 +250,15 @@ def test_max_steps_caps_the_epochs_and_the_cosine_follows(midi_folder: Path, tmp
 
 
 def test_ensemble_trains_each_member_as_its_own_run(midi_folder: Path, tmp_path: Path) -> None:
-    """Members train one after another with seeds seed, seed + 1; best.pt holds their best
-    weights together and the ensemble's validation score; an existing run needs --resume."""
-    config = tiny_config(midi_folder, "model.name=ensemble", "model.members=2", "train.epochs=2", "train.seed=5")
+    """Members, of any kinds, train one after another with seeds seed, seed + 1 and their own
+    train overrides; best.pt holds their best weights together and the ensemble's validation
+    score; an existing run needs --resume."""
+    members = "model.members=[{name: lstm, hidden_size: 16}, {name: tcn, channels: 16, train: {epochs: 3}}]"
+    config = tiny_config(midi_folder, "train.epochs=2", "train.seed=5", model=["model.name=ensemble", members])
     result = train(config, tmp_path / "ens", progress=False)
     members = [load_run(tmp_path / "ens" / "members" / str(i)) for i in range(2)]
-    assert [m.model.name for m in members] == ["lstm", "lstm"]
+    assert [m.model.name for m in members] == ["lstm", "tcn"]
+    assert [m.info["epoch"] for m in members] == [2, 3]
     assert [config_from_dict(m.config).train.seed for m in members] == [5, 6]
     run = load_run(tmp_path / "ens")
     assert run.model.name == "ensemble"
@@ -269,11 +277,44 @@ def test_ensemble_trains_each_member_as_its_own_run(midi_folder: Path, tmp_path:
     assert again.best_valid_nll == pytest.approx(result.best_valid_nll)
 
 
+def test_member_runs_take_their_overrides_and_share_the_time_budget(midi_folder: Path) -> None:
+    members = "model.members=[{name: lstm}, {name: tcn, train: {epochs: 7, lr: 0.5}}]"
+    config = tiny_config(midi_folder, "train.seed=3", "train.max_minutes=10", model=["model.name=ensemble", members])
+    first, second = member_config(config, 0), member_config(config, 1, minutes_used=4.0)
+    assert first.model["name"] == "lstm" and second.model["name"] == "tcn" and "train" not in second.model
+    assert (first.train.seed, first.train.epochs, first.train.lr) == (3, config.train.epochs, config.train.lr)
+    assert (second.train.seed, second.train.epochs, second.train.lr) == (4, 7, 0.5)
+    assert first.train.max_minutes == 10 and second.train.max_minutes == pytest.approx(6.0)
+    assert member_config(config, 1, minutes_used=12.0).train.max_minutes == pytest.approx(1e-3)  # spent: one epoch
+    unlimited = tiny_config(midi_folder, model=["model.name=ensemble", members])
+    assert member_config(unlimited, 1, minutes_used=30.0).train.max_minutes == 0
+
+
+def test_pool_weights_fitted_on_validation_silence_a_useless_member(rng: np.random.Generator) -> None:
+    """One member predicts each key's frequency, the other a coin flip for every key: fitted
+    on held-out sequences, the pool all but drops the coin and scores at least as well as
+    equal weights and as the better member alone."""
+    seqs = [(rng.random((30, 10)) < np.linspace(0.05, 0.4, 10)).astype(np.uint8) for _ in range(6)]
+    section = {"name": "ensemble", "members": [{"name": "lstm", "hidden_size": 4}, {"name": "tcn", "channels": 4}]}
+    ensemble = build_model(model_config(section), 10).eval()
+    with torch.no_grad():
+        for member, frequencies in zip(ensemble.members, (np.concatenate(seqs).mean(0), np.full(10, 0.5))):
+            member.readout.weight.zero_()
+            member.set_output_prior(torch.tensor(frequencies, dtype=torch.float32))
+        equal = frame_nll(ensemble, seqs)
+        alone = frame_nll(ensemble.members[0], seqs)
+    fit_pool_weights(ensemble, seqs, batch_size=4)
+    weights = ensemble.weights
+    assert float(weights.sum()) == pytest.approx(1.0) and float(weights[1]) < 0.01
+    fitted = frame_nll(ensemble, seqs)
+    assert fitted < equal - 0.1 and fitted <= alone + 1e-3
+
+
 def test_two_process_ensemble_shares_one_process_group(midi_folder: Path, tmp_path: Path) -> None:
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(f"data:\n  source: {midi_folder}\n")
     train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "warm", progress=False)  # fills the cache
-    done = torchrun_train(config_file, tmp_path / "ddp", "train.epochs=1", "model.name=ensemble", "model.members=2")
+    done = torchrun_train(config_file, tmp_path / "ddp", "train.epochs=1", model=TINY_ENSEMBLE)
     assert done.stdout.count("trained 2 members") == 1
     for member in ("0", "1"):
         assert [r["epoch"] for r in rows(tmp_path / "ddp" / "members" / member)] == ["1"]

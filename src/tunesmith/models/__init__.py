@@ -9,8 +9,9 @@ from .base import SequenceModel
 from .ensemble import Ensemble
 from .nade import LSTMNADE
 from .rnn import GRU, LSTM, RNN
+from .tcn import TCN
 
-MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM, Ensemble, LSTMNADE)}
+MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM, TCN, Ensemble, LSTMNADE)}
 
 
 def model_class(name: str) -> type[SequenceModel]:

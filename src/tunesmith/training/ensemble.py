@@ -1,10 +1,12 @@
 """Training an ``ensemble`` model: one run per member, then one checkpoint holding them all.
 
-Each member trains as a run of its own (``OUT/members/<i>``) with seed ``train.seed + i``, so the
-members differ in initialization, window order, augmentation and dropout, and each keeps the
-epoch that was best on validation. Members trained side by side on the same batches differ less
-and average less well: on JSB Chorales, two LSTMs trained jointly scored 8.140 test NLL, two
-trained as separate runs 8.103 (see the README's benchmark section).
+Each member trains as a run of its own (``OUT/members/<i>``) with its own ``model:`` section, the
+ensemble's ``train:`` options and seed ``train.seed + i``, so the members differ in
+initialization, window order, augmentation and dropout, and each keeps the epoch that was best
+on validation. Members trained side by side on the same batches differ less and average less
+well: on JSB Chorales, two LSTMs trained jointly scored 8.140 test NLL, two trained as separate
+runs 8.103 (see the README's benchmark section). The members' weights in the pool are then
+fitted on the validation split.
 """
 
 from __future__ import annotations
@@ -13,12 +15,16 @@ import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from ..config import ExperimentConfig, build_dataclass, save_config
-from ..data import prepare_data
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import ExperimentConfig, TrainConfig, build_dataclass, save_config
+from ..data import prepare_data, sequence_batches
 from ..errors import CheckpointError
 from ..evaluation import nll_sums
 from ..models import build_model
-from ..models.ensemble import EnsembleConfig
+from ..models.ensemble import Ensemble, pool_logits
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import init_distributed, shutdown_distributed
 from .trainer import TrainResult, train
@@ -26,11 +32,19 @@ from .trainer import TrainResult, train
 log = logging.getLogger("tunesmith.training")
 
 
-def member_config(config: ExperimentConfig, index: int) -> ExperimentConfig:
-    """The run that trains member ``index``: the member's model options and seed ``seed + index``."""
-    options = build_dataclass(EnsembleConfig, {k: v for k, v in config.model.items() if k != "name"}, prefix="model")
-    seed = config.train.seed + index
-    return replace(config, model=options.member_section(), train=replace(config.train, seed=seed))
+def member_config(config: ExperimentConfig, index: int, minutes_used: float = 0.0) -> ExperimentConfig:
+    """The run that trains member ``index``: the member's model section; the ensemble's ``train:``
+    options with seed ``seed + index``, then the member's own ``train:`` overrides. A
+    ``train.max_minutes`` budget covers the whole ensemble: the member gets what the members
+    before it (``minutes_used``) left."""
+    section = dict(config.model["members"][index])
+    overrides = section.pop("train", {})
+    options = {**asdict(config.train), "seed": config.train.seed + index, **overrides}
+    train_options = build_dataclass(TrainConfig, options, prefix=f"model.members[{index}].train")
+    if config.train.max_minutes:
+        left = max(config.train.max_minutes - minutes_used, 1e-3)
+        train_options = replace(train_options, max_minutes=min(train_options.max_minutes or left, left))
+    return replace(config, model=section, train=train_options)
 
 
 def train_ensemble(
@@ -46,13 +60,15 @@ def train_ensemble(
         )
     ctx = init_distributed(config.train.device)  # under torchrun the members share one process group
     try:
-        count = config.model["members"]
+        count = len(config.model["members"])
         results = []
         for index in range(count):
             member_dir = members_dir / str(index)
             started = (member_dir / "checkpoints" / "last.pt").exists()
             log.info("ensemble member %d of %d -> %s", index + 1, count, member_dir)
-            results.append(train(member_config(config, index), member_dir, resume=started, progress=progress))
+            used = sum(r.seconds for r in results) / 60
+            member = member_config(config, index, minutes_used=used)
+            results.append(train(member, member_dir, resume=started, progress=progress))
         best_valid = _combine(config, run_dir, results) if ctx.is_main else 0.0
         (best_valid,) = ctx.sum(best_valid)  # rank 0's score, on every process
         ctx.barrier()
@@ -71,6 +87,39 @@ def train_ensemble(
     )
 
 
+def fit_pool_weights(ensemble: Ensemble, sequences: list[np.ndarray], *, batch_size: int = 32) -> None:
+    """Set the members' weights in the pool to those that minimize the frame NLL of
+    ``sequences`` (scored like the benchmark). The members stay as they are; a few numbers are
+    fitted (stacking, Wolpert 1992; Breiman 1996), by L-BFGS on the members' cached logits."""
+    ensemble.eval()
+    with torch.no_grad():
+        cached = [
+            (torch.stack([member(batch["inputs"])[0] for member in ensemble.members]), batch["targets"], batch["mask"])
+            for batch in sequence_batches(sequences, batch_size=batch_size)
+        ]
+    frames = sum(float(mask.sum()) for _, _, mask in cached)
+    if not frames:
+        return
+    weight_logits = torch.zeros(len(ensemble.members), requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight_logits], max_iter=100, line_search_fn="strong_wolfe")
+
+    def nll() -> torch.Tensor:
+        optimizer.zero_grad()
+        weights = torch.softmax(weight_logits, dim=0)
+        total = torch.zeros(())
+        for logits, targets, mask in cached:
+            pooled = pool_logits(logits, ensemble.config.combine, weights)
+            bce = F.binary_cross_entropy_with_logits(pooled, targets, reduction="none")
+            total = total + (bce.sum(-1) * mask).sum()
+        loss = total / frames
+        loss.backward()
+        return loss
+
+    optimizer.step(nll)
+    with torch.no_grad():
+        ensemble.weight_logits.copy_(weight_logits)
+
+
 def _combine(config: ExperimentConfig, run_dir: Path, results: list[TrainResult]) -> float:
     """Load each member's best weights into one model, score it on validation, write best.pt."""
     data = prepare_data(config.data, config.representation, progress=False)
@@ -79,13 +128,26 @@ def _combine(config: ExperimentConfig, run_dir: Path, results: list[TrainResult]
         best = load_checkpoint(run_dir / "members" / str(index) / "checkpoints" / "best.pt")
         member.load_state_dict(best["state_dict"])
     valid = data.splits["valid"] or data.splits["train"]
+    fit_pool_weights(ensemble, valid, batch_size=config.data.batch_size)
     total, frames = nll_sums(ensemble, valid, batch_size=config.data.batch_size)
     best_valid = total / max(frames, 1)
-    log.info("ensemble: valid nll %.4f; members %s", best_valid, [round(r.best_valid_nll, 4) for r in results])
+    weights = ensemble.weights.tolist()
+    log.info(
+        "ensemble: valid nll %.4f; members %s, weights %s",
+        best_valid,
+        [round(r.best_valid_nll, 4) for r in results],
+        [round(w, 3) for w in weights],
+    )
     save_config(config, run_dir / "config.yaml")
     members = [
-        {"seed": config.train.seed + i, "best_valid_nll": r.best_valid_nll, "best_epoch": r.best_epoch}
-        for i, r in enumerate(results)
+        {
+            "model": section["name"],
+            "seed": member_config(config, i).train.seed,
+            "best_valid_nll": r.best_valid_nll,
+            "best_epoch": r.best_epoch,
+            "weight": weight,
+        }
+        for i, (section, r, weight) in enumerate(zip(config.model["members"], results, weights))
     ]
     payload = {
         "model": ensemble.spec(),
