@@ -87,6 +87,12 @@ class SequenceModel(nn.Module):
         return torch.bernoulli(probs, generator=generator)
 
 
+def start_bias_at_marginal(readout: nn.Linear, frequencies: torch.Tensor) -> None:
+    """Set ``readout``'s bias to the logits of ``frequencies`` (see ``set_output_prior``)."""
+    with torch.no_grad():
+        readout.bias.copy_(torch.logit(frequencies.clamp(1e-4, 1 - 1e-4)))
+
+
 def bernoulli_nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
     """Zero the tail of independent key probabilities ``shape=(B, D)`` beyond share ``top_p``."""
     sorted_p, order = probs.sort(dim=-1, descending=True)

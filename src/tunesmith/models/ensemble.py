@@ -38,6 +38,11 @@ MEMBER_KINDS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, G
 COMBINE = ("mean", "geometric")
 
 
+def model_options(section: dict[str, Any]) -> dict[str, Any]:
+    """A member section's model options: everything but its ``name`` and ``train`` overrides."""
+    return {k: v for k, v in section.items() if k not in ("name", "train")}
+
+
 def _two_lstms() -> list[dict[str, Any]]:
     return [{"name": "lstm"}, {"name": "lstm"}]
 
@@ -64,10 +69,10 @@ class EnsembleConfig:
                 raise ConfigError(
                     f"{where} must be a model section whose name is one of {', '.join(MEMBER_KINDS)}; got {section!r}"
                 )
-            options = {k: v for k, v in section.items() if k not in ("name", "train")}
             kind = MEMBER_KINDS[section["name"]]
             try:
-                member = {"name": kind.name, **asdict(build_dataclass(kind.Config, options, prefix="model"))}
+                options = build_dataclass(kind.Config, model_options(section), prefix="model")
+                member = {"name": kind.name, **asdict(options)}
                 if "train" in section:  # checked now, not when the member's turn comes
                     build_dataclass(TrainConfig, section["train"], prefix="train")
                     member["train"] = dict(section["train"])
@@ -117,7 +122,7 @@ class Ensemble(SequenceModel):
     @staticmethod
     def _member(section: dict[str, Any], n_features: int) -> SequenceModel:
         kind = MEMBER_KINDS[section["name"]]
-        return kind(kind.Config(**{k: v for k, v in section.items() if k not in ("name", "train")}), n_features)
+        return kind(kind.Config(**model_options(section)), n_features)
 
     def set_output_prior(self, frequencies: torch.Tensor) -> None:
         for member in self.members:

@@ -15,7 +15,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ..errors import ConfigError
-from .base import SequenceModel
+from .base import SequenceModel, start_bias_at_marginal
 
 
 @dataclass
@@ -62,8 +62,7 @@ class RecurrentModel(SequenceModel):
         self.readout = nn.Linear(config.hidden_size, n_features)
 
     def set_output_prior(self, frequencies: torch.Tensor) -> None:
-        with torch.no_grad():
-            self.readout.bias.copy_(torch.logit(frequencies.clamp(1e-4, 1 - 1e-4)))
+        start_bias_at_marginal(self.readout, frequencies)
 
     def features(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> the top layer's output after dropout

@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..errors import ConfigError
-from .base import SequenceModel
+from .base import SequenceModel, start_bias_at_marginal
 
 
 @dataclass
@@ -86,8 +86,7 @@ class TCN(SequenceModel):
         self.readout = nn.Linear(config.channels, n_features)
 
     def set_output_prior(self, frequencies: torch.Tensor) -> None:
-        with torch.no_grad():
-            self.readout.bias.copy_(torch.logit(frequencies.clamp(1e-4, 1 - 1e-4)))
+        start_bias_at_marginal(self.readout, frequencies)
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)``, and the last

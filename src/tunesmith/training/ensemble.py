@@ -22,9 +22,8 @@ import torch.nn.functional as F
 from ..config import ExperimentConfig, TrainConfig, build_dataclass, save_config
 from ..data import prepare_data, sequence_batches
 from ..errors import CheckpointError
-from ..evaluation import nll_sums
 from ..models import build_model
-from ..models.ensemble import Ensemble, pool_logits
+from ..models.ensemble import Ensemble, model_options, pool_logits
 from .checkpoint import load_checkpoint, save_checkpoint
 from .distributed import init_distributed, shutdown_distributed
 from .trainer import TrainResult, train
@@ -37,14 +36,13 @@ def member_config(config: ExperimentConfig, index: int, minutes_used: float = 0.
     options with seed ``seed + index``, then the member's own ``train:`` overrides. A
     ``train.max_minutes`` budget covers the whole ensemble: the member gets what the members
     before it (``minutes_used``) left."""
-    section = dict(config.model["members"][index])
-    overrides = section.pop("train", {})
-    options = {**asdict(config.train), "seed": config.train.seed + index, **overrides}
+    section = config.model["members"][index]
+    options = {**asdict(config.train), "seed": config.train.seed + index, **section.get("train", {})}
     train_options = build_dataclass(TrainConfig, options, prefix=f"model.members[{index}].train")
     if config.train.max_minutes:
         left = max(config.train.max_minutes - minutes_used, 1e-3)
         train_options = replace(train_options, max_minutes=min(train_options.max_minutes or left, left))
-    return replace(config, model=section, train=train_options)
+    return replace(config, model={"name": section["name"], **model_options(section)}, train=train_options)
 
 
 def train_ensemble(
@@ -87,10 +85,11 @@ def train_ensemble(
     )
 
 
-def fit_pool_weights(ensemble: Ensemble, sequences: list[np.ndarray], *, batch_size: int = 32) -> None:
+def fit_pool_weights(ensemble: Ensemble, sequences: list[np.ndarray], *, batch_size: int = 32) -> float:
     """Set the members' weights in the pool to those that minimize the frame NLL of
-    ``sequences`` (scored like the benchmark). The members stay as they are; a few numbers are
-    fitted (stacking, Wolpert 1992; Breiman 1996), by L-BFGS on the members' cached logits."""
+    ``sequences`` (scored like the benchmark), and return that NLL. The members stay as they
+    are; a few numbers are fitted (stacking, Wolpert 1992; Breiman 1996), by L-BFGS on the
+    members' logits, computed once."""
     ensemble.eval()
     with torch.no_grad():
         cached = [
@@ -99,38 +98,42 @@ def fit_pool_weights(ensemble: Ensemble, sequences: list[np.ndarray], *, batch_s
         ]
     frames = sum(float(mask.sum()) for _, _, mask in cached)
     if not frames:
-        return
-    weight_logits = torch.zeros(len(ensemble.members), requires_grad=True)
-    optimizer = torch.optim.LBFGS([weight_logits], max_iter=100, line_search_fn="strong_wolfe")
+        return 0.0
 
-    def nll() -> torch.Tensor:
-        optimizer.zero_grad()
+    def pooled_nll(weight_logits: torch.Tensor) -> torch.Tensor:
         weights = torch.softmax(weight_logits, dim=0)
         total = torch.zeros(())
         for logits, targets, mask in cached:
             pooled = pool_logits(logits, ensemble.config.combine, weights)
             bce = F.binary_cross_entropy_with_logits(pooled, targets, reduction="none")
             total = total + (bce.sum(-1) * mask).sum()
-        loss = total / frames
+        return total / frames
+
+    weight_logits = torch.zeros(len(ensemble.members), requires_grad=True)
+    optimizer = torch.optim.LBFGS([weight_logits], max_iter=100, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = pooled_nll(weight_logits)
         loss.backward()
         return loss
 
-    optimizer.step(nll)
+    optimizer.step(closure)
     with torch.no_grad():
         ensemble.weight_logits.copy_(weight_logits)
+        return float(pooled_nll(weight_logits))
 
 
 def _combine(config: ExperimentConfig, run_dir: Path, results: list[TrainResult]) -> float:
-    """Load each member's best weights into one model, score it on validation, write best.pt."""
+    """Load each member's best weights into one model, fit its pool weights on validation, write
+    best.pt with the validation score."""
     data = prepare_data(config.data, config.representation, progress=False)
     ensemble = build_model(config.model, config.representation.n_features)
     for index, member in enumerate(ensemble.members):
         best = load_checkpoint(run_dir / "members" / str(index) / "checkpoints" / "best.pt")
         member.load_state_dict(best["state_dict"])
     valid = data.splits["valid"] or data.splits["train"]
-    fit_pool_weights(ensemble, valid, batch_size=config.data.batch_size)
-    total, frames = nll_sums(ensemble, valid, batch_size=config.data.batch_size)
-    best_valid = total / max(frames, 1)
+    best_valid = fit_pool_weights(ensemble, valid, batch_size=config.data.batch_size)
     weights = ensemble.weights.tolist()
     log.info(
         "ensemble: valid nll %.4f; members %s, weights %s",
