@@ -14,11 +14,16 @@ from tunesmith.data import (
     sequence_batches,
     split_by_melody,
     training_batches,
-    transpose_frames,
     window_starts,
 )
 from tunesmith.errors import ConfigError, DataError
-from tunesmith.representation import PianoRollConfig, transpose_piece
+from tunesmith.representation import build_representation, transpose_piece
+from tunesmith.representation.pianoroll import transpose_frames
+
+
+def PianoRollConfig(**options):  # noqa: N802 - reads like the config it builds
+    """The piano-roll representation with these options."""
+    return build_representation({"name": "pianoroll", **options})
 
 from .conftest import SHARED_DATA, make_piece
 
@@ -62,15 +67,25 @@ def test_windows_cover_every_frame(rng: np.random.Generator) -> None:
         assert covered == set(range(length))
 
 
-def test_training_batches_shift_inputs_by_one(rng: np.random.Generator) -> None:
+def test_training_windows_carry_their_context_frame(rng: np.random.Generator) -> None:
     seq = (rng.random((10, 176)) < 0.2).astype(np.uint8)
-    batch = next(training_batches([seq], [(0, 0), (0, 4)], seq_len=8, batch_size=2, keys=88, rng=rng))
-    assert batch["inputs"].shape == (2, 8, 176)
-    assert not batch["inputs"][0, 0].any()  # the silent start frame
-    assert np.array_equal(batch["targets"][0, :8].numpy(), seq[:8])
-    assert np.array_equal(batch["inputs"][1, :6].numpy(), seq[3:9])
-    assert np.array_equal(batch["targets"][1, :6].numpy(), seq[4:10])
-    assert batch["mask"][1].tolist() == [1.0] * 6 + [0.0] * 2  # frames 4..9, then padding
+    batch = next(training_batches([seq], [(0, 0), (0, 4)], seq_len=8, batch_size=2, rng=rng))
+    assert batch["frames"].shape == (2, 9, 176)
+    assert not batch["frames"][0, 0].any()  # the silent start frame
+    assert np.array_equal(batch["frames"][0, 1:].numpy(), seq[:8])
+    assert np.array_equal(batch["frames"][1, :7].numpy(), seq[3:10])  # frame 3 is context for 4..9
+    assert batch["mask"][0].tolist() == [0.0] + [1.0] * 8
+    assert batch["mask"][1].tolist() == [0.0] + [1.0] * 6 + [0.0] * 2  # frames 4..9, then padding
+
+
+def test_start_frame_and_overlap(rng: np.random.Generator) -> None:
+    seq = np.arange(12, dtype=np.float32).reshape(6, 2)
+    start = np.array([-1.0, -2.0], np.float32)
+    batch = next(training_batches([seq], [(0, 0)], seq_len=3, batch_size=1, start=start, rng=rng))
+    assert batch["frames"][0, 0].tolist() == [-1.0, -2.0]
+    tiled = window_starts([100], 10, np.random.default_rng(0))
+    halves = window_starts([100], 10, np.random.default_rng(0), overlap=0.5)
+    assert len(halves) >= 2 * len(tiled) - 2 and all(b - a == 5 for (_, a), (_, b) in zip(halves[1:], halves[2:]))
 
 
 def test_transposition_keeps_notes_in_range(rng: np.random.Generator) -> None:
@@ -79,15 +94,16 @@ def test_transposition_keeps_notes_in_range(rng: np.random.Generator) -> None:
     up = transpose_frames(frames, 2, 88)
     assert up[:, 2].all() and up[:, 90].all() and up.sum() == frames.sum()
     seqs = [frames]
+    augment = PianoRollConfig().augmenter(5)
     for _ in range(20):
-        batch = next(training_batches(seqs, [(0, 0)], seq_len=4, batch_size=1, keys=88, transpose=5, rng=rng))
-        assert batch["targets"].sum() == frames.sum()
+        batch = next(training_batches(seqs, [(0, 0)], seq_len=4, batch_size=1, augment=augment, rng=rng))
+        assert batch["frames"][:, 1:].sum() == frames.sum()
 
 
 def test_sequence_batches_pad_and_mask() -> None:
     seqs = [np.ones((3, 4), np.uint8), np.ones((5, 4), np.uint8)]
     batch = next(sequence_batches(seqs, batch_size=2))
-    assert batch["mask"].tolist() == [[0, 1, 1, 0, 0], [0, 1, 1, 1, 1]]
+    assert batch["mask"].tolist() == [[0, 0, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1]]  # start frame, unscored first
 
 
 def test_prepare_folder_splits_skips_and_caches(midi_folder: Path, tmp_path: Path, monkeypatch) -> None:

@@ -1,4 +1,6 @@
-"""Every registered model: build, one training step, checkpoint save/load, sample."""
+"""Every registered model: build, one training step, checkpoint save/load, sample, on every kind
+of frame it can model (binary piano-roll frames; real-valued spectral frames); and the properties
+that hold for some families, tested by capability."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from tunesmith.data import sequence_batches
 from tunesmith.errors import CheckpointError, ConfigError
 from tunesmith.evaluation import frame_nll
 from tunesmith.models import MODELS, SequenceModel, build_model, model_config, model_from_spec
-from tunesmith.models.base import bernoulli_nucleus
+from tunesmith.models.heads import bernoulli_nucleus
 from tunesmith.sampling import sample_frames
 from tunesmith.training import load_checkpoint, save_checkpoint
 
@@ -31,19 +33,31 @@ def small_section(name: str, size: int = 16, dropout: float = 0.1) -> dict:
     return {"name": name, "hidden_size": size, "num_layers": 2, "dropout": dropout}
 
 
-def tiny(name: str) -> SequenceModel:
+def tiny(name: str, *, binary: bool = True, head: str | None = None) -> SequenceModel:
     torch.manual_seed(0)
-    return build_model(model_config(small_section(name)), WIDTH)
+    section = small_section(name)
+    if head is not None:
+        section["head"] = head
+    return build_model(model_config(section), WIDTH, binary=binary)
 
 
-def toy_sequences(rng: np.random.Generator, n: int = 6) -> list[np.ndarray]:
-    return [(rng.random((int(rng.integers(5, 20)), WIDTH)) < 0.3).astype(np.uint8) for _ in range(n)]
+def toy_sequences(rng: np.random.Generator, n: int = 6, *, binary: bool = True) -> list[np.ndarray]:
+    lengths = [int(rng.integers(5, 20)) for _ in range(n)]
+    if binary:
+        return [(rng.random((length, WIDTH)) < 0.3).astype(np.uint8) for length in lengths]
+    return [np.cumsum(rng.normal(0, 0.3, (length, WIDTH)), axis=0).astype(np.float32) for length in lengths]
 
 
-@pytest.mark.parametrize("name", sorted(MODELS))
-def test_build_train_save_load_sample(name: str, tmp_path: Path, rng: np.random.Generator) -> None:
-    model = tiny(name)
-    batch = next(sequence_batches(toy_sequences(rng), batch_size=6))
+CASES = [(name, True) for name in sorted(MODELS)] + [
+    (name, False) for name in sorted(MODELS) if "continuous" in MODELS[name].frames
+]
+
+
+@pytest.mark.parametrize(("name", "binary"), CASES, ids=[f"{n}-{'binary' if b else 'real'}" for n, b in CASES])
+def test_build_train_save_load_sample(name: str, binary: bool, tmp_path: Path, rng: np.random.Generator) -> None:
+    model = tiny(name, binary=binary)
+    assert model.binary == binary
+    batch = next(sequence_batches(toy_sequences(rng, binary=binary), batch_size=6))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     before = model.loss(batch)["loss"].item()
     for _ in range(5):
@@ -62,7 +76,11 @@ def test_build_train_save_load_sample(name: str, tmp_path: Path, rng: np.random.
     assert torch.allclose(loaded.loss(batch)["loss"], model.loss(batch)["loss"])
 
     frames = sample_frames(loaded, num=3, length=300, seed=1)  # far past any training window
-    assert frames.shape == (3, 300, WIDTH) and set(np.unique(frames)) <= {0, 1}
+    assert frames.shape == (3, 300, WIDTH) and np.isfinite(frames).all()
+    if binary:
+        assert set(np.unique(frames)) <= {0, 1}
+    else:
+        assert len(np.unique(frames)) > 100  # real values, not a constant
     again = sample_frames(loaded, num=3, length=300, seed=1)
     assert np.array_equal(frames, again)
 
@@ -164,7 +182,8 @@ def test_output_prior_starts_at_the_marginal(name: str, rng: np.random.Generator
     marginal = float(-(scored * np.log(p) + (1 - scored) * np.log(1 - p)).sum(1).mean())
     model = tiny(name).eval()
     fresh = model.loss(batch)["loss"].item()
-    model.set_output_prior(torch.tensor(frequencies, dtype=torch.float32))
+    std = np.concatenate(seqs).std(axis=0)
+    model.set_output_prior(torch.tensor(frequencies, dtype=torch.float32), torch.tensor(std, dtype=torch.float32))
     primed = model.loss(batch)["loss"].item()
     assert primed < fresh and primed < 1.2 * marginal
 
@@ -184,9 +203,9 @@ def test_probabilities_over_a_frame_sum_to_one(name: str, rng: np.random.Generat
             p.normal_(0.0, 1.5)
     frames = _every_frame(5)
     past = torch.from_numpy((rng.random((1, 6, 5)) < 0.4).astype(np.float32)).expand(len(frames), -1, -1)
-    targets = torch.cat([past[:, 1:], frames.unsqueeze(1)], dim=1)
+    batch = {"frames": torch.cat([past, frames.unsqueeze(1)], dim=1), "mask": torch.ones(len(frames), 7)}
     with torch.no_grad():
-        probs = model.log_prob({"inputs": past, "targets": targets})[:, -1].exp()
+        probs = model.log_prob(batch)[:, -1].exp()
     assert float(probs.sum()) == pytest.approx(1.0, abs=1e-5)
 
 
@@ -200,10 +219,10 @@ def test_notewise_sampler_draws_from_its_likelihood() -> None:
             p.normal_(0.0, 1.5)
     frames = _every_frame(4)
     past = torch.tensor([[[0.0, 1, 0, 1], [1, 1, 0, 0]]])
-    targets = torch.cat([past[:, 1:].expand(16, -1, -1), frames[:, None]], 1)
+    window = torch.cat([past.expand(16, -1, -1), frames[:, None]], 1)
     with torch.no_grad():
         context, _ = model(past)
-        exact = model.log_prob({"inputs": past.expand(16, -1, -1), "targets": targets})[:, -1].exp()
+        exact = model.log_prob({"frames": window, "mask": torch.ones(16, 3)})[:, -1].exp()
     draws = model.sample_frame(context[:, -1].expand(100_000, -1), generator=torch.Generator().manual_seed(0))
     codes = (draws * torch.tensor([8.0, 4, 2, 1])).sum(-1).long()
     empirical = torch.bincount(codes, minlength=16) / len(codes)
@@ -254,13 +273,13 @@ def test_ensemble_pools_its_members_probabilities(combine: str, rng: np.random.G
     assert [member.name for member in model.members] == ["lstm", "gru", "tcn"]
     batch = next(sequence_batches(toy_sequences(rng), batch_size=6))
     with torch.no_grad():
-        probs = torch.stack([torch.sigmoid(member(batch["inputs"])[0]) for member in model.members])
+        probs = torch.stack([torch.sigmoid(member(batch["frames"][:, :-1])[0]) for member in model.members])
         if combine == "mean":
             p = probs.mean(0)
         else:
             on, off = probs.log().mean(0).exp(), (1 - probs).log().mean(0).exp()
             p = on / (on + off)
-        y = batch["targets"]
+        y = batch["frames"][:, 1:]
         expected = (y * p.log() + (1 - y) * (1 - p).log()).sum(-1)
         assert torch.allclose(model.log_prob(batch), expected, atol=1e-4)
         own = torch.stack([member.loss(batch)["loss"] for member in model.members]).mean()

@@ -62,8 +62,8 @@ def test_training_learns_and_writes_its_run(midi_folder: Path, tmp_path: Path) -
         assert (tmp_path / "run" / name).is_file(), name
     assert list((tmp_path / "run" / "tb").glob("events.out.tfevents.*"))
     checkpoint = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
-    assert checkpoint["model"]["name"] == "lstm" and checkpoint["epoch"] == 6
-    assert checkpoint["representation"]["step"] == "eighth" and checkpoint["tunesmith_version"]
+    assert checkpoint["model"]["name"] == "lstm" and checkpoint["progress"]["epoch"] == 6
+    assert checkpoint["representation"]["params"]["step"] == "eighth" and checkpoint["tunesmith_version"]
     run = load_run(tmp_path / "run")
     assert run.info["best_valid_nll"] == pytest.approx(result.best_valid_nll)
 
@@ -76,7 +76,7 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
     train(config, tmp_path / "straight", progress=False)
 
     calls = {"n": 0}
-    real = trainer_module.nll_sums
+    real = trainer_module.validation_metrics
 
     def crash_in_epoch_3(*args, **kwargs):
         calls["n"] += 1
@@ -84,18 +84,18 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(
             raise KeyboardInterrupt  # the power goes out during epoch 3's validation
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(trainer_module, "nll_sums", crash_in_epoch_3)
+    monkeypatch.setattr(trainer_module, "validation_metrics", crash_in_epoch_3)
     with pytest.raises(KeyboardInterrupt):
         train(config, tmp_path / "resumed", progress=False)
-    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["epoch"] == 2
-    monkeypatch.setattr(trainer_module, "nll_sums", real)
+    assert load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")["progress"]["epoch"] == 2
+    monkeypatch.setattr(trainer_module, "validation_metrics", real)
     with pytest.raises(CheckpointError, match="--resume"):
         train(config, tmp_path / "resumed", progress=False)
     train(config, tmp_path / "resumed", resume=True, progress=False)
 
     a = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
     b = load_checkpoint(tmp_path / "resumed" / "checkpoints" / "last.pt")
-    assert b["epoch"] == 4 and b["step"] == a["step"]
+    assert b["progress"]["epoch"] == 4 and b["progress"]["step"] == a["progress"]["step"]
     for weights in ("state_dict", "train_state_dict") if "train_state_dict" in a else ("state_dict",):
         for key in a[weights]:
             assert torch.allclose(a[weights][key], b[weights][key], atol=1e-6), (weights, key)
@@ -122,10 +122,13 @@ def test_weight_average_is_validated_and_saved(midi_folder: Path, tmp_path: Path
 
 def test_resume_refuses_another_model(midi_folder: Path, tmp_path: Path) -> None:
     train(tiny_config(midi_folder, "train.epochs=1"), tmp_path / "run", progress=False)
-    with pytest.raises(CheckpointError, match="checkpoint is for model lstm"):
+    with pytest.raises(CheckpointError, match="model.name lstm -> gru"):
         train(
             tiny_config(midi_folder, "train.epochs=2", "model.name=gru"), tmp_path / "run", resume=True, progress=False
         )
+    with pytest.raises(CheckpointError, match=r"representation.keys 88 -> 128") as refused:
+        train(tiny_config(midi_folder, "representation.keys=128"), tmp_path / "run", resume=True, progress=False)
+    assert "model." not in str(refused.value)  # only what changed, not two identical sides
     with pytest.raises(CheckpointError, match="nothing to resume"):
         train(tiny_config(midi_folder), tmp_path / "fresh", resume=True, progress=False)
 
@@ -161,8 +164,8 @@ def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp
     )
     assert written == ["checkpoints/best.pt", "checkpoints/last.pt", "config.yaml", "loss.png", "metrics.csv"]
     # Each process sees half the windows of an epoch: about half the optimizer steps (batches round up).
-    single_steps = load_checkpoint(prepared_by_one / "checkpoints" / "last.pt")["step"]
-    assert single_steps / 2 <= load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["step"] < single_steps
+    single_steps = load_checkpoint(prepared_by_one / "checkpoints" / "last.pt")["progress"]["step"]
+    assert single_steps / 2 <= load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["progress"]["step"] < single_steps
 
 
 @pytest.mark.parametrize(
@@ -300,7 +303,7 @@ def test_pool_weights_fitted_on_validation_silence_a_useless_member(rng: np.rand
     with torch.no_grad():
         for member, frequencies in zip(ensemble.members, (np.concatenate(seqs).mean(0), np.full(10, 0.5))):
             member.readout.weight.zero_()
-            member.set_output_prior(torch.tensor(frequencies, dtype=torch.float32))
+            member.set_output_prior(torch.tensor(frequencies, dtype=torch.float32), torch.ones(10))
         equal = frame_nll(ensemble, seqs)
         alone = frame_nll(ensemble.members[0], seqs)
     fit_pool_weights(ensemble, seqs, batch_size=4)

@@ -5,10 +5,6 @@ Unknown keys and values of the wrong type are errors raised before any work star
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import types
-import typing
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,20 +12,35 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError
-from .representation import PianoRollConfig
+from .schema import build_dataclass
+from .schema import require as _require
 
 
 @dataclass
 class DataConfig:
     """Where the music comes from and how it is cut into training batches.
 
-    source: "bach-chorales" (ships with music21), a folder of MIDI/MusicXML/ABC files, or a
-        piano-roll benchmark file (.mat or .pickle with its own train/valid/test split).
-    seq_len: frames per training window; batch_size: windows per step.
-    valid_fraction / test_fraction: share of pieces held out (split by melody, never by window).
-    transpose: augment training windows by a random shift in [-transpose, +transpose] semitones.
-    max_pieces: read at most this many pieces (0: all); handy for quick trials.
-    workers: processes used to parse files; cache: keep prepared frames for later runs.
+    Attributes:
+        source: "bach-chorales" (ships with music21), a folder of MIDI/MusicXML/ABC files
+            (searched recursively), one music file, or a piano-roll benchmark file (.mat or
+            .pickle with its own train/valid/test split).
+        seq_len: frames per training window.
+        batch_size: windows per optimizer step.
+        valid_fraction: share of pieces held out for validation (split by melody, never by
+            window); a benchmark file keeps its own split.
+        test_fraction: share of pieces held out for testing, like ``valid_fraction``.
+        transpose: augment training windows by a random shift in [-transpose, +transpose]
+            semitones (never pushing a note off the keyboard).
+        max_pieces: read at most this many pieces (0: all); handy for quick trials.
+        workers: processes used to parse files.
+        cache: keep prepared frames for later runs (in ``$TUNESMITH_CACHE``, else
+            ``~/.cache/tunesmith``).
+        max_seconds: refuse (skip and report) a file that lasts longer than this, so that no input
+            decodes to unbounded work.
+        sr: sample rate audio is resampled to (audio representations only).
+        overlap: share of a training window that the next window repeats (0: windows tile).
+        fma_subset: with a Free Music Archive folder, use only this subset (small, medium, large, full).
+        fma_genres: with a Free Music Archive folder, use only tracks of these top-level genres.
     """
 
     source: str = "bach-chorales"
@@ -41,8 +52,16 @@ class DataConfig:
     max_pieces: int = 0
     workers: int = 2
     cache: bool = True
+    max_seconds: float = 1800.0
+    sr: int = 22050
+    overlap: float = 0.0
+    fma_subset: str = ""
+    fma_genres: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        _require(self.max_seconds > 0, f"data.max_seconds must be > 0, got {self.max_seconds}")
+        _require(4000 <= self.sr <= 192000, f"data.sr must be from 4000 to 192000 Hz, got {self.sr}")
+        _require(0 <= self.overlap < 1, f"data.overlap must be in [0, 1), got {self.overlap}")
         for key in ("seq_len", "batch_size", "workers"):
             _require(getattr(self, key) >= 1, f"data.{key} must be >= 1, got {getattr(self, key)}")
         for key in ("transpose", "max_pieces"):
@@ -60,17 +79,29 @@ class DataConfig:
 class TrainConfig:
     """The optimisation recipe: binary cross-entropy and Adam, with the usual controls.
 
-    lr_schedule: "constant", "cosine" (to 0 over the epochs run) or "plateau" (halve the rate
-        when validation stops improving).
-    max_steps: a budget of optimizer steps (0: none); training then runs
-        ``min(epochs, ceil(max_steps / steps per epoch))`` epochs, so one config suits a small
-        dataset (many passes) and a large one (few passes, as many updates).
-    patience: epochs without improvement before stopping early (0: never).
-    max_minutes: stop after this much training time (0: no limit).
-    ema: decay of an exponential moving average of the weights, updated every step (0: off;
-        0.998 averages over roughly the last 500 steps). Validation, ``best.pt`` and everything
-        that loads a run use the averaged weights, which are usually a little better than the
-        last step's (Polyak averaging).
+    Attributes:
+        epochs: at most this many passes over the training windows.
+        max_steps: a budget of optimizer steps (0: none); training then runs
+            ``min(epochs, ceil(max_steps / steps per epoch))`` epochs, so one config suits a small
+            dataset (many passes) and a large one (few passes, as many updates).
+        lr: Adam's learning rate.
+        weight_decay: Adam's weight decay (0: none).
+        lr_schedule: "constant", "cosine" (to 0 over the epochs run) or "plateau" (halve the rate
+            when validation stops improving).
+        grad_clip: clip the gradient norm to this value (0: off).
+        patience: epochs without improvement before stopping early (0: never).
+        seed: seeds the weights, window order, augmentation and dropout, so a run repeats exactly.
+        max_minutes: stop after this much training time (0: no limit).
+        device: "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N" or "mps".
+        threads: CPU threads PyTorch may use (0: PyTorch chooses).
+        ema: decay of an exponential moving average of the weights, updated every step (0: off;
+            0.998 averages over roughly the last 500 steps). Validation, ``best.pt`` and everything
+            that loads a run use the averaged weights, which are usually a little better than the
+            last step's (Polyak averaging).
+        sample_every: every this many epochs, write a few samples to ``samples/epoch-NNN`` (0: never),
+            so a run can be watched (and a collapse seen) while it trains.
+        sample_count: samples written each time (with ``sample_every``).
+        sample_length: frames per sample (with ``sample_every``).
     """
 
     epochs: int = 40
@@ -85,6 +116,9 @@ class TrainConfig:
     device: str = "auto"
     threads: int = 0
     ema: float = 0.0
+    sample_every: int = 0
+    sample_count: int = 2
+    sample_length: int = 128
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.ema < 1.0, f"train.ema must be in [0, 1), got {self.ema}")
@@ -94,7 +128,8 @@ class TrainConfig:
         )
         _require(self.epochs >= 1, f"train.epochs must be >= 1, got {self.epochs}")
         _require(self.lr > 0, f"train.lr must be > 0, got {self.lr}")
-        for key in ("max_steps", "weight_decay", "grad_clip", "patience", "max_minutes", "threads"):
+        _require(self.sample_count >= 1 and self.sample_length >= 1, "train.sample_count and sample_length must be >= 1")
+        for key in ("max_steps", "weight_decay", "grad_clip", "patience", "max_minutes", "threads", "sample_every"):
             _require(getattr(self, key) >= 0, f"train.{key} must be >= 0, got {getattr(self, key)}")
         _require(
             self.device == "auto" or self.device.split(":")[0] in ("cpu", "cuda", "mps"),
@@ -102,86 +137,17 @@ class TrainConfig:
         )
 
 
-def _require(condition: bool, message: str) -> None:
-    if not condition:
-        raise ConfigError(message)
-
-
 @dataclass
 class ExperimentConfig:
     """Everything one training run needs. ``model`` holds ``name`` plus that model's options."""
 
     data: DataConfig = field(default_factory=DataConfig)
-    representation: PianoRollConfig = field(default_factory=PianoRollConfig)
+    representation: dict[str, Any] = field(default_factory=lambda: {"name": "pianoroll"})
     model: dict[str, Any] = field(default_factory=lambda: {"name": "lstm"})
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def _check_type(value: Any, hint: Any, key: str) -> Any:
-    """Return ``value`` converted to ``hint`` where that is lossless, else raise ConfigError."""
-    origin = typing.get_origin(hint)
-    if origin in (typing.Union, types.UnionType):
-        for option in typing.get_args(hint):
-            try:
-                return _check_type(value, option, key)
-            except ConfigError:
-                pass
-        raise ConfigError(f"{key}: {value!r} is not a valid {hint}")
-    if hint is Any:
-        return value
-    if hint is type(None):
-        if value is None:
-            return None
-    elif hint is bool:
-        if isinstance(value, bool):
-            return value
-    elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads "3e-4" as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-    elif hint is str:
-        if isinstance(value, str):
-            return value
-    elif origin in (list, tuple) and isinstance(value, (list, tuple)):
-        (inner, *_) = typing.get_args(hint) or (Any,)
-        return [_check_type(v, inner, key) for v in value]
-    elif origin is dict and isinstance(value, dict):
-        return value
-    name = getattr(hint, "__name__", str(hint))
-    raise ConfigError(f"{key}: expected {name}, got {type(value).__name__} {value!r}")
-
-
-def build_dataclass(cls: type, values: dict[str, Any], prefix: str = "") -> Any:
-    """Instantiate dataclass ``cls`` from ``values``, rejecting unknown keys and wrong types."""
-    if not isinstance(values, dict):
-        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {values!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in values.items():
-        full = f"{prefix}.{key}" if prefix else key
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f" (did you mean {prefix + '.' if prefix else ''}{close[0]}?)" if close else ""
-            raise ConfigError(f"unknown config key {full!r}{hint}; known keys: {', '.join(names)}")
-        if dataclasses.is_dataclass(hints[key]):
-            kwargs[key] = build_dataclass(hints[key], value, full)
-        else:
-            kwargs[key] = _check_type(value, hints[key], full)
-    try:
-        return cls(**kwargs)
-    except TypeError as exc:
-        raise ConfigError(f"{prefix or 'config'}: {exc}") from exc
 
 
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
@@ -245,11 +211,18 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
     """Validate a nested dict (as written to ``config.yaml``) into an ExperimentConfig."""
     from .models import model_config
+    from .representation import representation_config
 
     values = dict(values)
     model = dict(values.pop("model", None) or {"name": "lstm"})
+    representation = dict(values.pop("representation", None) or {})
     config = build_dataclass(ExperimentConfig, values)
+    config.representation = representation_config(representation)
     config.model = model_config(model)
+    if config.data.transpose and config.representation["name"] != "pianoroll":
+        raise ConfigError(
+            "data.transpose shifts piano-roll keys; for audio representations use representation.gain_db"
+        )
     return config
 
 

@@ -15,6 +15,7 @@ import torch
 from .data.batches import sequence_batches
 from .errors import ConfigError, DataError
 from .models import SequenceModel
+from .models.base import next_frame
 
 if TYPE_CHECKING:
     from .run import Run
@@ -28,16 +29,18 @@ def nll_sums(
     batch_size: int = 32,
     device: str | torch.device = "cpu",
     score_first: bool = False,
+    start: np.ndarray | None = None,
 ) -> tuple[float, int]:
-    """``(total negative log-likelihood, scored frames)`` over ``sequences`` of ``shape=(T, D)``."""
+    """``(total negative log-likelihood, scored frames)`` over ``sequences`` of ``shape=(T, D)``,
+    each read after the ``start`` frame (the representation's silence; zeros by default)."""
     was_training = model.training
     model.eval()
     total, frames = 0.0, 0
-    for batch in sequence_batches(sequences, batch_size=batch_size, score_first=score_first):
+    for batch in sequence_batches(sequences, batch_size=batch_size, score_first=score_first, start=start):
         batch = {k: v.to(device) for k, v in batch.items()}
-        log_prob = model.log_prob(batch)
-        total -= float((log_prob * batch["mask"]).sum())
-        frames += int(batch["mask"].sum())
+        mask = next_frame(batch)[2]
+        total -= float((model.log_prob(batch) * mask).sum())
+        frames += int(mask.sum())
     model.train(was_training)
     return total, frames
 
@@ -46,7 +49,7 @@ def frame_nll(model: SequenceModel, sequences: list[np.ndarray], **kwargs: objec
     """Mean negative log-likelihood per scored frame (nats); see ``nll_sums``."""
     total, frames = nll_sums(model, sequences, **kwargs)  # type: ignore[arg-type]
     if frames == 0:
-        raise ValueError("no frames to score: every sequence is shorter than two frames")
+        raise DataError("sequences", "no frames to score: every sequence is shorter than two frames")
     return total / frames
 
 
@@ -77,12 +80,14 @@ def evaluate_run(
     prepared = prepare_data(data_config, run.representation, progress=progress)
     sequences = prepared.splits[split]
     device = next(run.model.parameters()).device
-    total, frames = nll_sums(run.model, sequences, batch_size=batch_size, device=device)
+    start = run.representation.silence()
+    total, frames = nll_sums(run.model, sequences, batch_size=batch_size, device=device, start=start)
     if frames == 0:
         raise DataError(data_config.source, f"the {split} split has no frames to score")
     return {
         "run": str(run.path),
         "model": run.model.name,
+        "representation": run.representation.name,
         "data": data_config.source,
         "split": split,
         "nll": total / frames,

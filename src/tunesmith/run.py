@@ -1,31 +1,24 @@
-"""A trained run as an object: load it, generate pieces with it, write them out.
+"""A trained run as an object: load it, generate pieces or clips with it, write them out.
 
-These are the functions behind ``tunesmith generate``; the CLI only parses arguments.
+These are the functions behind ``tunesmith generate``; the CLI only parses arguments. A run
+holds its representation (with the statistics it was trained with), so the same calls serve
+note runs (pieces -> MIDI, WAV, piano roll) and audio runs (clips -> WAV, spectrogram).
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from .config import config_from_dict
-from .errors import CheckpointError, TunesmithError
+from .errors import CheckpointError, ConfigError, OutputError
 from .models import SequenceModel, model_from_spec
-from .music import Piece, Tempo
-from .representation import (
-    PianoRoll,
-    PianoRollConfig,
-    from_pianoroll,
-    make_consistent,
-    normalize_key,
-    to_pianoroll,
-    transpose_piece,
-)
+from .representation import Representation, representation_from_spec
 from .sampling import sample_frames
 from .training.checkpoint import load_checkpoint
 from .utils import atomic_write_text
@@ -37,44 +30,88 @@ log = logging.getLogger(__name__)
 class Run:
     """A trained model with the representation it was trained on.
 
-    ``info`` holds the checkpoint's progress: epoch, step, best_valid_nll, best_epoch, and for an
-    ensemble its members (seed, best_valid_nll, best_epoch of each).
+    ``meta`` holds what decoding needs beyond the representation (``qpm``, the source's typical
+    tempo). ``info`` holds the checkpoint's progress: epoch, step, best_metric, best_value,
+    best_epoch, and for an ensemble its members (seed, best_valid_nll, best_epoch of each).
     """
 
     path: Path
     model: SequenceModel
-    representation: PianoRollConfig
-    qpm: float
+    representation: Representation
     config: dict[str, Any]
+    meta: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def qpm(self) -> float:
+        return float(self.meta.get("qpm", 120.0))
 
 
 def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cpu") -> Run:
     """Load ``run_dir/checkpoints/{checkpoint}.pt`` (``best`` or ``last``, or a ``.pt`` path)
-    onto ``device`` ("cpu", "cuda", "auto": CUDA when available)."""
-    from .training.distributed import pick_device
+    onto ``device`` ("cpu", "cuda", "auto": CUDA when available). Format-1 checkpoints of
+    earlier tunesmith versions are migrated on load."""
+    from .training.distributed import resolve_device
 
-    device = str(pick_device(device))
+    device = str(resolve_device(device, what="--device"))
     run_dir = Path(run_dir)
     path = Path(checkpoint) if checkpoint.endswith(".pt") else run_dir / "checkpoints" / f"{checkpoint}.pt"
     if not run_dir.exists() and not path.exists():
         raise CheckpointError(f"{run_dir}: run directory not found")
     payload = load_checkpoint(path, map_location=device)
     try:
-        representation = PianoRollConfig(**payload["representation"])
         config = payload["config"]
         config_from_dict(config)  # still a valid config for this version of tunesmith
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: checkpoint description is unusable: {exc}") from exc
+    representation = representation_from_spec(payload["representation"])
     model = model_from_spec(payload["model"])
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit model {model.name}: {exc}") from exc
     model.to(device).eval()
-    keys = ("epoch", "step", "best_valid_nll", "best_epoch", "members", "tunesmith_version")
-    info = {k: payload.get(k) for k in keys}
-    return Run(run_dir, model, representation, float(payload.get("qpm", 120.0)), config, info)
+    info = {**payload.get("progress", {}), "members": payload.get("members")}
+    info["tunesmith_version"] = payload.get("tunesmith_version")
+    if info.get("best_metric") == "nll":
+        info["best_valid_nll"] = info.get("best_value")
+    return Run(run_dir, model, representation, config, dict(payload.get("meta") or {}), info)
+
+
+def sample_items(
+    model: SequenceModel,
+    representation: Representation,
+    *,
+    num: int,
+    length: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    primer: np.ndarray | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+    **context: Any,
+) -> list[Any]:
+    """Sample ``num`` sequences of ``length`` new frames (after ``primer`` frames, if any) and
+    decode each with ``representation``: Pieces for notes, Clips for audio, named
+    ``piece-01``, ``piece-02``, ... ``context`` goes to ``decode`` (``qpm``, ``program``, ``shift``)."""
+    frames = sample_frames(
+        model,
+        num=num,
+        length=length,
+        temperature=temperature,
+        top_p=top_p,
+        primer=primer,
+        seed=seed,
+        repair=representation.repair,
+        start=representation.silence(),
+        progress=progress,
+    )
+    return [representation.decode(f, name=piece_name(i), **context) for i, f in enumerate(frames)]
+
+
+def piece_name(index: int) -> str:
+    """The name of the ``index``-th (from 0) generated piece or clip."""
+    return f"piece-{index + 1:02d}"
 
 
 def generate(
@@ -84,49 +121,78 @@ def generate(
     length: int = 256,
     temperature: float = 1.0,
     top_p: float = 1.0,
-    primer: str | Path | Piece | None = None,
+    primer: str | Path | Any | None = None,
     seed: int | None = None,
     program: int = 0,
     progress: bool = False,
-) -> list[Piece]:
-    """Sample ``num`` pieces of ``length`` new frames each (any length).
+) -> list[Any]:
+    """Sample ``num`` pieces (note runs) or clips (audio runs) of ``length`` new frames each.
 
-    With a ``primer`` (a music file or a Piece), each piece continues it: the primer's frames
-    come first, in the primer's key and tempo. Returns the pieces as one-track Pieces.
+    With a ``primer`` (a music file or Piece for note runs; an audio file or Clip for audio
+    runs), each one continues it: the primer's frames come first (for notes in the primer's key
+    and tempo). ``program`` is the General MIDI program of generated notes.
     """
     rep = run.representation
-    primer_roll, shift, qpm = None, 0, run.qpm
+    primer_frames, context = None, {"qpm": run.qpm, "program": program}
     if primer is not None:
-        from .io import read_piece
-
-        piece = primer if isinstance(primer, Piece) else read_piece(primer)
-        if rep.normalize_key:
-            piece, shift = normalize_key(piece)
-        primer_roll = to_pianoroll(piece, rep).frames
-        qpm = piece.tempos[0].qpm if piece.tempos else qpm
-    frames = sample_frames(
+        primer_frames, extra = _primer(primer, rep)
+        context.update(extra)
+    return sample_items(
         run.model,
+        rep,
         num=num,
         length=length,
         temperature=temperature,
         top_p=top_p,
-        primer=primer_roll,
+        primer=primer_frames,
         seed=seed,
-        repair=partial(make_consistent, config=rep),
         progress=progress,
+        **context,
     )
-    pieces = []
-    for index, roll in enumerate(frames):
-        name = f"piece-{index + 1:02d}"
-        piece = from_pianoroll(PianoRoll(roll, rep, [Tempo(0.0, qpm)], name), program=program, is_drum=rep.drums)
-        pieces.append(transpose_piece(piece, -shift) if shift else piece)
-    return pieces
+
+
+def _primer(primer: Any, rep: Representation) -> tuple[np.ndarray, dict[str, Any]]:
+    """The primer's model frames, and what decoding needs to stay in its key and tempo."""
+    if rep.domain == "notes":
+        from .io import SUFFIXES, read_piece
+        from .music import Piece
+        from .representation import normalize_key
+
+        if not isinstance(primer, Piece):
+            if Path(primer).suffix.lower() not in SUFFIXES:
+                raise ConfigError(
+                    f"--primer {primer}: this run makes notes, so the primer must be one of {', '.join(SUFFIXES)}"
+                )
+            primer = read_piece(primer)
+        shift = 0
+        if rep.config.normalize_key:
+            primer, shift = normalize_key(primer)
+        context = {"shift": shift}
+        if primer.tempos:
+            context["qpm"] = primer.tempos[0].qpm
+        return rep.encode(primer), context
+    from .audio.io import AUDIO_SUFFIXES, Clip, read_audio
+
+    if not isinstance(primer, Clip):
+        if Path(primer).suffix.lower() not in AUDIO_SUFFIXES:
+            raise ConfigError(
+                f"--primer {primer}: this run makes audio, so the primer must be one of {', '.join(AUDIO_SUFFIXES)}"
+            )
+        primer = read_audio(primer, sr=rep.sr)
+    return rep.encode(primer), {}
+
+
+def output_clashes(out_dir: str | Path, representation: Representation, num: int) -> list[Path]:
+    """Files that writing ``num`` generated items into ``out_dir`` would replace."""
+    out_dir = Path(out_dir)
+    suffix = representation.output_suffixes()[0]
+    return [out_dir / f"{piece_name(i)}{suffix}" for i in range(num) if (out_dir / f"{piece_name(i)}{suffix}").exists()]
 
 
 def write_pieces(
-    pieces: list[Piece],
+    items: list[Any],
     out_dir: str | Path,
-    representation: PianoRollConfig,
+    representation: Representation,
     *,
     audio: bool = True,
     plot: bool = True,
@@ -134,37 +200,20 @@ def write_pieces(
     settings: dict[str, Any] | None = None,
     overwrite: bool = False,
 ) -> list[dict[str, Path]]:
-    """Write each piece as ``NAME.mid`` and, if asked, ``NAME.wav`` and a piano-roll ``NAME.png``.
+    """Write each generated piece or clip with its representation's writer: ``NAME.mid`` and,
+    if asked, ``NAME.wav`` and a piano roll ``NAME.png`` for notes; ``NAME.wav`` and a
+    spectrogram ``NAME.png`` for audio.
 
-    ``settings`` (how the pieces were made) goes to ``generation.yaml`` beside them. Pieces
-    already in ``out_dir`` under the same names are kept unless ``overwrite``.
+    ``settings`` (how they were made) goes to ``generation.yaml`` beside them. Items already in
+    ``out_dir`` under the same names are kept unless ``overwrite``.
     """
-    from .io import write_midi
-
     out_dir = Path(out_dir)
-    clashes = [str(out_dir / f"{p.name}.mid") for p in pieces if (out_dir / f"{p.name}.mid").exists()]
+    suffix = representation.output_suffixes()[0]
+    clashes = [out_dir / f"{item.name}{suffix}" for item in items if (out_dir / f"{item.name}{suffix}").exists()]
     if clashes and not overwrite:
-        raise TunesmithError(f"{out_dir} already holds {clashes[0]}; choose another output folder or overwrite")
+        raise OutputError(f"{out_dir} already holds {clashes[0].name}; pass --overwrite to replace it or choose another --out")
     if settings is not None:
         atomic_write_text(out_dir / "generation.yaml", yaml.safe_dump(settings, sort_keys=False))
-    written = []
-    for piece in pieces:
-        files = {"midi": write_midi(piece, out_dir / f"{piece.name}.mid")}
-        if audio:
-            from .synthesis import render
-
-            files["audio"] = render(files["midi"], out_dir / f"{piece.name}.wav", soundfont=soundfont)
-        if plot:
-            from .plots import plot_piano_roll
-
-            roll = to_pianoroll(piece, representation)
-            files["plot"] = plot_piano_roll(
-                roll.hold,
-                out_dir / f"{piece.name}.png",
-                lowest_pitch=representation.lowest_pitch,
-                step_label=representation.step,
-                onsets=roll.onset,
-                title=piece.name,
-            )
-        written.append(files)
-    return written
+    return [
+        representation.write(item, out_dir / item.name, audio=audio, plot=plot, soundfont=soundfont) for item in items
+    ]

@@ -5,6 +5,7 @@ The model's recurrent state carries the past, so a piece can run far past the tr
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -28,29 +29,32 @@ def sample_frames(
     primer: np.ndarray | None = None,
     seed: int | None = None,
     repair: Repair | None = None,
+    start: np.ndarray | None = None,
     progress: bool = False,
 ) -> np.ndarray:
-    """Draw ``num`` sequences of ``length`` new frames, ``shape=(num, P + length, D)`` uint8.
+    """Draw ``num`` sequences of ``length`` new frames, ``shape=(num, P + length, D)`` float32
+    (0/1 values for a binary model).
 
-    ``primer`` ``shape=(P, D)`` is read first and returned in front of its continuation.
+    The model first reads ``start`` ``shape=(D,)`` (the representation's silent frame; zeros by
+    default), then ``primer`` ``shape=(P, D)``, which is returned in front of its continuation.
     ``repair(frame, previous)`` may fix each sampled frame (``shape=(num, D)``) before it is fed
     back, e.g. to keep a representation's channels consistent.
     """
     if num < 1 or length < 1:
         raise ConfigError(f"num and length must be >= 1, got num={num}, length={length}")
-    if temperature <= 0 or not 0 < top_p <= 1:
-        raise ConfigError(f"temperature must be > 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+    if not (math.isfinite(temperature) and temperature > 0) or not 0 < top_p <= 1:
+        raise ConfigError(f"temperature must be a finite number > 0 and top_p in (0, 1]; got {temperature}, {top_p}")
     device = next(model.parameters()).device
     width = model.n_features
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     was_training = model.training
     model.eval()
-    start = np.zeros((1, width), np.float32)
-    history = np.zeros((0, width), np.float32) if primer is None else primer.astype(np.float32)
-    if history.shape[1:] != (width,):
-        raise ConfigError(f"primer must have shape (P, {width}), got {primer.shape}")
-    context = torch.from_numpy(np.concatenate([start, history])).to(device)
+    first = np.zeros((1, width), np.float32) if start is None else np.asarray(start, np.float32).reshape(1, width)
+    history = np.zeros((0, width), np.float32) if primer is None else np.asarray(primer, np.float32)
+    if history.ndim != 2 or history.shape[1] != width:
+        raise ConfigError(f"primer must have shape (P, {width}), got {history.shape}")
+    context = torch.from_numpy(np.concatenate([first, history])).to(device)
     outputs, state = model(context.unsqueeze(0).expand(num, -1, -1).contiguous())
     previous = np.repeat(context[-1:].cpu().numpy(), num, axis=0)
     frames = []
@@ -65,5 +69,4 @@ def sample_frames(
         outputs, state = model(torch.from_numpy(frame).to(device).unsqueeze(1), state)
     model.train(was_training)
     new = np.stack(frames, axis=1)
-    out = np.concatenate([np.repeat(history[None], num, axis=0), new], axis=1)
-    return out.astype(np.uint8)
+    return np.concatenate([np.repeat(history[None], num, axis=0), new], axis=1).astype(np.float32)

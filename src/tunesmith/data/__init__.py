@@ -1,18 +1,21 @@
 """Datasets: prepared once, cached, windowed, batched."""
 
-from .batches import sequence_batches, training_batches, transpose_frames, window_starts
-from .prepare import BUILTIN_CORPORA, SPLITS, PreparedData, prepare_data
-from .splits import melody_signature, split_by_melody
+from .batches import sequence_batches, training_batches, window_starts, with_start
+from .prepare import AUDIO_CORPORA, BUILTIN_CORPORA, NOTE_CORPORA, SPLITS, PreparedData, prepare_data
+from .splits import melody_signature, split_by_melody, split_groups
 
 __all__ = [
+    "AUDIO_CORPORA",
     "BUILTIN_CORPORA",
+    "NOTE_CORPORA",
     "PreparedData",
     "SPLITS",
     "melody_signature",
     "prepare_data",
     "sequence_batches",
     "split_by_melody",
+    "split_groups",
     "training_batches",
-    "transpose_frames",
     "window_starts",
+    "with_start",
 ]

@@ -1,6 +1,8 @@
 """Prepare a dataset once: read the music, split it by piece, turn it into frames, cache it.
 
-The result is a ``PreparedData``: for each split, a list of frame arrays ``shape=(T, D)``.
+The result is a ``PreparedData``: for each split, a list of model frames ``shape=(T, D)``, and
+the representation, fitted on the training split. Notes are prepared here; audio in
+``audio.py`` (same result, memory-mapped cache).
 """
 
 from __future__ import annotations
@@ -9,8 +11,9 @@ import hashlib
 import json
 import logging
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,29 +21,33 @@ from .. import __version__
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from ..music import Piece
-from ..representation import PianoRollConfig, normalize_key, to_pianoroll
-from ..utils import atomic_write, cache_dir
+from ..representation import Representation, build_representation
+from ..utils import atomic_write, usable_cache_dir
 from .splits import split_by_melody
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "valid", "test")
-BUILTIN_CORPORA = ("bach-chorales",)
+NOTE_CORPORA = ("bach-chorales",)
+AUDIO_CORPORA = ("bach-chorales-audio",)
+BUILTIN_CORPORA = NOTE_CORPORA + AUDIO_CORPORA
 BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 
 @dataclass
 class PreparedData:
     """Frames per split, ready for batching.
 
-    splits: split name -> list of uint8 arrays ``shape=(T, representation.n_features)``.
-    names: split name -> piece names, aligned with ``splits``.
-    qpm: typical tempo of the source, used when generated frames become MIDI.
+    representation: the representation, fitted on the training split (its ``state``).
+    splits: split name -> list of frame arrays ``shape=(T, representation.n_features)``
+        (uint8 piano rolls, or float32 normalized spectral frames, possibly memory-mapped).
+    names: split name -> piece or clip names, aligned with ``splits``.
+    qpm: typical tempo of the source, used when generated piano-roll frames become MIDI.
     skipped: ``(file, reason)`` for every input that could not be used.
     """
 
-    representation: PianoRollConfig
+    representation: Representation
     splits: dict[str, list[np.ndarray]]
     names: dict[str, list[str]]
     qpm: float = 120.0
@@ -58,60 +65,103 @@ class PreparedData:
             lines += [f"  {file}: {reason}" for file, reason in self.skipped]
         return "\n".join(lines)
 
+    def marginal(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-feature mean and standard deviation of the training frames, ``shape=(D,)`` each
+        (streamed, so memory-mapped frames are not loaded at once)."""
+        width = self.representation.n_features
+        total, squares, count = np.zeros(width), np.zeros(width), 0
+        for frames in self.splits["train"]:
+            for begin in range(0, len(frames), 65536):
+                chunk = np.asarray(frames[begin : begin + 65536], dtype=np.float64)
+                total += chunk.sum(0)
+                squares += (chunk * chunk).sum(0)
+                count += len(chunk)
+        mean = total / max(count, 1)
+        return mean, np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0))
 
-def prepare_data(data: DataConfig, representation: PianoRollConfig, *, progress: bool = True) -> PreparedData:
-    """Read ``data.source``, split it, convert it to frames; reuse the cache when allowed."""
-    key = _cache_key(data, representation)
-    cache_file = cache_dir() / "prepared" / f"{key}.npz"
-    if data.cache and cache_file.is_file():
+
+def prepare_data(
+    data: DataConfig, representation: dict[str, Any] | Representation, *, progress: bool = True
+) -> PreparedData:
+    """Read ``data.source``, split it, convert it to frames with ``representation`` (a config
+    section, or a Representation, e.g. a trained run's, whose fitted statistics are then kept);
+    reuse the cache when ``data.cache`` allows and the cache folder is usable."""
+    rep = representation if isinstance(representation, Representation) else build_representation(representation)
+    if rep.domain == "audio":
+        from .audio import prepare_audio
+
+        return prepare_audio(data, rep, progress=progress)
+    if data.source in AUDIO_CORPORA:
+        raise ConfigError(
+            f"data.source {data.source} is audio, but representation {rep.name} reads notes; "
+            "use representation.name=mel, mfcc or stft"
+        )
+    root = usable_cache_dir() if data.cache else None
+    cache_file = root / "prepared" / f"{cache_key(data, rep)}.npz" if root is not None else None
+    if cache_file is not None and cache_file.is_file():
         try:
-            prepared = _load_cache(cache_file, representation)
+            prepared = _load_cache(cache_file, rep)
             log.info("using prepared data from %s", cache_file)
             return prepared
         except Exception as exc:  # a damaged cache is rebuilt, never trusted
             log.warning("ignoring unreadable cache %s (%s)", cache_file, exc)
-    prepared = _prepare(data, representation, progress=progress)
-    if data.cache:
-        _save_cache(cache_file, prepared)
+    prepared = _prepare_notes(data, rep, progress=progress)
+    if cache_file is not None:
+        try:
+            _save_cache(cache_file, prepared)
+        except OSError as exc:
+            log.warning("could not write the cache %s (%s); continuing without it", cache_file, exc)
     return prepared
 
 
-def _prepare(data: DataConfig, representation: PianoRollConfig, *, progress: bool) -> PreparedData:
+def _prepare_notes(data: DataConfig, rep: Representation, *, progress: bool) -> PreparedData:
     source = data.source
     path = Path(source).expanduser()
-    if source in BUILTIN_CORPORA:
+    limit = data.max_pieces or None
+    if source in NOTE_CORPORA:
         from ..io import read_corpus
 
-        limit = data.max_pieces or None
         pieces, skipped = read_corpus(source, workers=data.workers, progress=progress, limit=limit), []
+        pieces = [p for p in pieces if _short_enough(p, data.max_seconds, skipped)]
     elif path.is_file() and path.suffix.lower() in BENCHMARK_SUFFIXES:
-        return _prepare_benchmark(path, data, representation)
+        return _prepare_benchmark(path, data, rep)
     elif path.is_dir():
         from ..io import read_folder
 
-        pieces, skipped = read_folder(path, workers=data.workers, progress=progress)
-        if data.max_pieces:
-            pieces = pieces[: data.max_pieces]
+        pieces, skipped = read_folder(
+            path, workers=data.workers, progress=progress, limit=limit, max_seconds=data.max_seconds
+        )
     elif path.is_file():
         from ..io import read_piece
 
-        pieces, skipped = [read_piece(path)], []
+        pieces, skipped = [read_piece(path, max_seconds=data.max_seconds)], []
     else:
         raise DataError(
             source,
             f"not found: expected a built-in corpus ({', '.join(BUILTIN_CORPORA)}), "
             "a folder of music files, or a .mat/.pickle piano-roll benchmark",
         )
-    return _from_pieces(source, pieces, list(skipped), data, representation)
+    return _from_pieces(source, pieces, list(skipped), data, rep)
+
+
+def _short_enough(piece: Piece, max_seconds: float, skipped: list[tuple[str, str]]) -> bool:
+    seconds = piece.tempo_map().to_seconds(piece.end)
+    if seconds > max_seconds:
+        skipped.append((piece.source or piece.name, f"lasts {seconds:.0f} s, over data.max_seconds={max_seconds:g}"))
+        return False
+    return True
 
 
 def _from_pieces(
-    source: str, pieces: list[Piece], skipped: list[tuple[str, str]], data: DataConfig, rep: PianoRollConfig
+    source: str, pieces: list[Piece], skipped: list[tuple[str, str]], data: DataConfig, rep: Representation
 ) -> PreparedData:
     usable: list[tuple[Piece, np.ndarray]] = []
     for piece in pieces:
-        shaped = normalize_key(piece)[0] if rep.normalize_key else piece
-        frames = to_pianoroll(shaped, rep).frames
+        try:
+            frames = rep.encode(piece)
+        except DataError as exc:
+            skipped.append((exc.path, exc.reason))
+            continue
         if frames.any():
             usable.append((piece, frames))
         else:
@@ -128,16 +178,17 @@ def _from_pieces(
     return PreparedData(rep, splits, names, float(qpm), skipped)
 
 
-def _why_empty(piece: Piece, rep: PianoRollConfig) -> str:
-    if not rep.drums and any(t.is_drum and t.notes for t in piece.tracks):
+def _why_empty(piece: Piece, rep: Representation) -> str:
+    config = rep.config
+    if not config.drums and any(t.is_drum and t.notes for t in piece.tracks):
         return "only drum tracks, which representation.drums=false leaves out"
-    return f"no notes in the {rep.keys}-key range"
+    return f"no notes in the {config.keys}-key range"
 
 
-def _prepare_benchmark(path: Path, data: DataConfig, rep: PianoRollConfig) -> PreparedData:
+def _prepare_benchmark(path: Path, data: DataConfig, rep: Representation) -> PreparedData:
     from ..io import read_benchmark
 
-    if rep.keys != 88 or rep.onsets:
+    if rep.name != "pianoroll" or rep.config.keys != 88 or rep.config.onsets:
         raise ConfigError(
             f"{path}: piano-roll benchmarks hold 88 keys and no note onsets; "
             "set representation.keys=88 and representation.onsets=false"
@@ -150,7 +201,8 @@ def _prepare_benchmark(path: Path, data: DataConfig, rep: PianoRollConfig) -> Pr
     return PreparedData(rep, splits, names, 120.0, [])
 
 
-def _source_fingerprint(source: str) -> object:
+def source_fingerprint(source: str) -> object:
+    """What identifies the data behind ``source``: corpus version, or file names, sizes, times."""
     path = Path(source).expanduser()
     if source in BUILTIN_CORPORA:
         import music21
@@ -166,13 +218,15 @@ def _source_fingerprint(source: str) -> object:
     return source
 
 
-def _cache_key(data: DataConfig, rep: PianoRollConfig) -> str:
+def cache_key(data: DataConfig, rep: Representation, **extra: object) -> str:
+    """A short hash of everything the prepared frames depend on."""
     recipe = {
         "format": CACHE_FORMAT,
         "version": __version__,
-        "source": _source_fingerprint(data.source),
-        "representation": asdict(rep),
-        "split": [data.valid_fraction, data.test_fraction, data.max_pieces],
+        "source": source_fingerprint(data.source),
+        "representation": [rep.name, rep.spec()["params"]],
+        "split": [data.valid_fraction, data.test_fraction, data.max_pieces, data.max_seconds],
+        **extra,
     }
     return hashlib.sha1(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
@@ -195,7 +249,7 @@ def _save_cache(path: Path, prepared: PreparedData) -> None:
     atomic_write(path, write)
 
 
-def _load_cache(path: Path, rep: PianoRollConfig) -> PreparedData:
+def _load_cache(path: Path, rep: Representation) -> PreparedData:
     with np.load(path, allow_pickle=False) as archive:
         splits, names = {}, {}
         for s in SPLITS:

@@ -1,8 +1,9 @@
 """Train/valid/test splits by piece, without leakage between pieces that share a melody.
 
 Two harmonizations of one hymn tune, or one file saved twice under two names, share their
-melody. Pieces are grouped by a melody signature and whole groups go to one split, chosen by a
-hash of the signature: deterministic, and independent of file order.
+melody. Pieces are grouped by a melody signature (recordings by a hash of their content) and
+whole groups go to one split, chosen by a hash of the group's key: deterministic, and
+independent of file order.
 """
 
 from __future__ import annotations
@@ -48,19 +49,27 @@ def _rank(signature: str) -> str:
 
 
 def split_by_melody(pieces: list[Piece], *, valid_fraction: float, test_fraction: float) -> dict[str, list[int]]:
-    """Indices of ``pieces`` per split ("train", "valid", "test"), whole melody groups at a time.
+    """Indices of ``pieces`` per split ("train", "valid", "test"), whole melody groups at a time
+    (see ``split_groups``)."""
+    signatures = [melody_signature(piece) for piece in pieces]
+    return split_groups(signatures, valid_fraction=valid_fraction, test_fraction=test_fraction)
+
+
+def split_groups(keys: list[str], *, valid_fraction: float, test_fraction: float) -> dict[str, list[int]]:
+    """Indices per split ("train", "valid", "test") of items grouped by ``keys``: items with the
+    same key (one melody, or one recording's content hash) always land in the same split.
 
     Groups are taken in hash order into valid, then test, until each holds its share of the
-    pieces (at least one group when its share is above zero); the last group always trains.
+    items (at least one group when its share is above zero); the last group always trains.
     """
     groups: dict[str, list[int]] = {}
-    for index, piece in enumerate(pieces):
-        groups.setdefault(melody_signature(piece), []).append(index)
+    for index, key in enumerate(keys):
+        groups.setdefault(key, []).append(index)
     order = sorted(groups, key=_rank)
-    shares = {"valid": valid_fraction * len(pieces), "test": test_fraction * len(pieces)}
+    shares = {"valid": valid_fraction * len(keys), "test": test_fraction * len(keys)}
     splits: dict[str, list[int]] = {"train": [], "valid": [], "test": []}
-    for position, signature in enumerate(order):
+    for position, key in enumerate(order):
         last = position == len(order) - 1
         name = next((n for n in ("valid", "test") if not last and len(splits[n]) < shares[n]), "train")
-        splits[name].extend(groups[signature])
+        splits[name].extend(groups[key])
     return {name: sorted(indices) for name, indices in splits.items()}

@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict, replace
 from typing import Any
 
+import torch
+
 from ..errors import CheckpointError, ConfigError
+from ..schema import build_dataclass
 from .base import SequenceModel
 from .ensemble import Ensemble
+from .heads import HEADS, resolve_head
 from .nade import LSTMNADE
 from .rnn import GRU, LSTM, RNN
 from .tcn import TCN
 
 MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM, TCN, Ensemble, LSTMNADE)}
+
+MAX_PARAMETERS = 2_000_000_000
+"""Larger models are refused before any memory is allocated (a corrupt or hostile checkpoint)."""
 
 
 def model_class(name: str) -> type[SequenceModel]:
@@ -29,10 +37,6 @@ def list_models() -> dict[str, str]:
 
 def model_config(section: dict[str, Any]) -> dict[str, Any]:
     """Validate a ``model:`` config section (``name`` plus options); return it with defaults filled."""
-    from dataclasses import asdict
-
-    from ..config import build_dataclass
-
     section = dict(section)
     name = section.pop("name", "lstm")
     cls = model_class(name)
@@ -40,21 +44,57 @@ def model_config(section: dict[str, Any]) -> dict[str, Any]:
     return {"name": name, **asdict(options)}
 
 
-def build_model(section: dict[str, Any], n_features: int) -> SequenceModel:
-    """Build the model a validated ``model:`` section describes, for frames of width ``n_features``."""
-    from ..config import build_dataclass
-
+def build_model(section: dict[str, Any], n_features: int, *, binary: bool = True) -> SequenceModel:
+    """Build the model a validated ``model:`` section describes, for frames of width
+    ``n_features`` that are ``binary`` (0/1) or real-valued. ``head: auto`` becomes the head
+    that fits the frames; a family or head that cannot model them is a ConfigError."""
     section = dict(section)
     cls = model_class(section.pop("name"))
-    return cls(build_dataclass(cls.Config, section, prefix="model"), n_features)
+    kind = "binary" if binary else "continuous"
+    if kind not in cls.frames:
+        raise ConfigError(
+            f"model {cls.name} models {' or '.join(cls.frames)} frames only, but this representation's frames are "
+            f"{'binary (piano roll)' if binary else 'real-valued (spectral)'}; see `tunesmith models`"
+        )
+    options = build_dataclass(cls.Config, section, prefix="model")
+    if hasattr(options, "head"):
+        options = replace(options, head=resolve_head(options.head, binary=binary))
+    return cls(options, n_features)
 
 
 def model_from_spec(spec: dict[str, Any]) -> SequenceModel:
-    """Rebuild a model from ``SequenceModel.spec()`` as stored in a checkpoint."""
+    """Rebuild a model from ``SequenceModel.spec()`` as stored in a checkpoint.
+
+    The model is first built on PyTorch's ``meta`` device (no memory), and refused if it holds
+    more than ``MAX_PARAMETERS`` parameters."""
     try:
-        return build_model({"name": spec["name"], **spec["params"]}, int(spec["n_features"]))
-    except (KeyError, TypeError, ConfigError) as exc:
+        section = {"name": spec["name"], **spec["params"]}
+        n_features = int(spec["n_features"])
+        head = section.get("head", "bernoulli")
+        binary = HEADS[head].binary if head in HEADS else True
+        with torch.device("meta"):
+            probe = build_model(section, n_features, binary=binary)
+        count = sum(p.numel() for p in probe.parameters())
+        if count > MAX_PARAMETERS:
+            raise CheckpointError(
+                f"checkpoint describes a model of {count:,} parameters, over the limit of {MAX_PARAMETERS:,}: "
+                "the file is corrupt or not from tunesmith"
+            )
+        return build_model(section, n_features, binary=binary)
+    except (KeyError, TypeError, ValueError, ConfigError) as exc:
         raise CheckpointError(f"checkpoint holds an unusable model description: {exc}") from exc
+    except RuntimeError as exc:  # e.g. an allocation that fails
+        raise CheckpointError(f"checkpoint describes a model that cannot be built: {exc}") from exc
 
 
-__all__ = ["MODELS", "SequenceModel", "build_model", "list_models", "model_class", "model_config", "model_from_spec"]
+__all__ = [
+    "HEADS",
+    "MAX_PARAMETERS",
+    "MODELS",
+    "SequenceModel",
+    "build_model",
+    "list_models",
+    "model_class",
+    "model_config",
+    "model_from_spec",
+]

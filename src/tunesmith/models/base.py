@@ -1,70 +1,128 @@
-"""What every sequence model offers the trainer, the evaluator and the sampler.
+"""What every model offers the trainer, the evaluator and the sampler.
 
-A model maps input frames ``shape=(B, L, D)`` to the parameters of a distribution over the next
-frame and owns that distribution: its loss, its exact log-likelihood and its sampling. The base
-class implements independent Bernoulli keys (binary cross-entropy), the classic recipe for
-piano-roll frames, where those parameters are one logit per key; families with another output
-(e.g. ``nade.py``, whose notes within a frame depend on each other) override ``log_prob`` and
-``sample_frame``.
+The trainer's contract is small and knows no family:
+
+- ``configure_optimizers(train) -> {name: optimizer}``: the model declares its optimizers
+  (one Adam by default; a GAN declares one per player);
+- ``training_step(batch, optimizers, call, grad_clip=...) -> {name: tensor}``: one update;
+  ``call(method, batch)`` runs ``self.<method>(batch)`` through the distributed wrapper, so
+  gradients are averaged across processes. The default takes ``loss`` and steps the one
+  optimizer; a family with two players overrides it;
+- ``validation_sums(batch) -> {metric: (sum, count)}``: summed over batches and processes,
+  each metric is ``sum / count``; the run keeps the checkpoint with the lowest
+  ``best_metric``.
+
+A batch is a window of frames (``batches.py``): ``frames`` ``shape=(B, L + 1, D)`` and
+``mask`` ``shape=(B, L + 1)``. A next-frame model (this base class) does its own shift: it reads
+frames ``0..L-1`` and predicts ``1..L``. Its distribution over the next frame is an output head
+(``heads.py``): Bernoulli keys for piano rolls, Gaussian or Laplace features for spectral frames.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import Any, ClassVar
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
+from .heads import Head, make_head
+
 Batch = dict[str, torch.Tensor]
+Call = Callable[[str, Batch], dict[str, torch.Tensor]]
+
+
+def next_frame(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(inputs, targets, mask)``: frames ``0..L-1``, frames ``1..L`` and the targets' mask."""
+    frames, mask = batch["frames"], batch["mask"]
+    return frames[:, :-1], frames[:, 1:], mask[:, 1:]
 
 
 class SequenceModel(nn.Module):
-    """Base class: ``forward(inputs, state) -> (outputs, state)`` plus the Bernoulli output.
+    """Base class of next-frame models: ``forward(inputs, state) -> (params, state)`` plus a head.
 
-    Subclasses set ``name``, ``description`` and ``Config`` (a dataclass of options), and
-    implement ``forward``. ``n_features`` is the frame width, set from the representation.
+    Subclasses set ``name``, ``description`` and ``Config`` (a dataclass of options; a ``head``
+    option picks the output distribution) and implement ``forward``. ``n_features`` is the frame
+    width, set from the representation. ``frames`` says which frames the family can model.
     """
 
     name: ClassVar[str]
     description: ClassVar[str]
     Config: ClassVar[type]
+    frames: ClassVar[tuple[str, ...]] = ("binary", "continuous")
+    best_metric: ClassVar[str] = "nll"
 
     def __init__(self, config: Any, n_features: int) -> None:
         super().__init__()
         self.config = config
         self.n_features = n_features
+        head = getattr(config, "head", "bernoulli")
+        self.head: Head = make_head("bernoulli" if head == "auto" else head, n_features, getattr(config, "components", 1))
+
+    @property
+    def binary(self) -> bool:
+        """Whether the model draws binary (0/1) frames."""
+        return self.head.binary
 
     def spec(self) -> dict[str, Any]:
         """What a checkpoint needs to rebuild this model: name, options, frame width."""
         return {"name": self.name, "params": asdict(self.config), "n_features": self.n_features}
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """``inputs`` ``shape=(B, L, D)`` -> output parameters ``shape=(B, L, *)`` and the carried
-        state. For the Bernoulli output these are logits ``shape=(B, L, D)``."""
+        """``inputs`` ``shape=(B, L, D)`` -> the head's parameters ``shape=(B, L, n_params)`` for
+        the frame after each input, and the carried state."""
         raise NotImplementedError
 
-    def set_output_prior(self, frequencies: torch.Tensor) -> None:
-        """Start the output at the data's marginal: how often each feature is on, ``shape=(D,)``.
+    def set_output_prior(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Start the output at the data's marginal: per-feature ``mean`` and ``std``
+        ``shape=(D,)`` of the training frames (for piano rolls, ``mean`` is how often each key
+        sounds). Called once before training from scratch. Without it a fresh model predicts
+        0.5 for every key and spends its first steps learning that frames are sparse."""
+        readout = getattr(self, "readout", None)
+        if isinstance(readout, nn.Linear):
+            self.head.init_bias(readout.bias, mean, std)
 
-        Called once before training from scratch. Without it a fresh model predicts 0.5 for
-        every key and spends its first steps learning that frames are sparse. Optional.
-        """
-
+    # -- likelihood ----------------------------------------------------------------------------
     def log_prob(self, batch: Batch) -> torch.Tensor:
-        """Log-likelihood of each target frame, ``shape=(B, L)``, in nats (summed over keys)."""
-        logits, _ = self(batch["inputs"])
-        bce = F.binary_cross_entropy_with_logits(logits, batch["targets"], reduction="none")
-        return -bce.sum(-1)
+        """Log-likelihood of each target frame, ``shape=(B, L)``, in nats (summed over features)."""
+        inputs, targets, _ = next_frame(batch)
+        params, _ = self(inputs)
+        return self.head.log_prob(params, targets)
 
     def loss(self, batch: Batch) -> dict[str, torch.Tensor]:
         """Mean negative log-likelihood per masked frame: ``{"loss": scalar, "frames": count}``."""
-        mask = batch["mask"]
+        mask = next_frame(batch)[2]
         nll = -(self.log_prob(batch) * mask).sum()
         frames = mask.sum().clamp_min(1)
         return {"loss": nll / frames, "frames": frames}
 
+    # -- the trainer's contract ------------------------------------------------------------------
+    def configure_optimizers(self, train: Any) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers the trainer steps and checkpoints, by name: one Adam here."""
+        return {"model": torch.optim.Adam(self.parameters(), lr=train.lr, weight_decay=train.weight_decay)}
+
+    def training_step(
+        self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], call: Call, *, grad_clip: float = 0.0
+    ) -> dict[str, torch.Tensor]:
+        """One update: ``loss`` (through ``call``), backward, clip, step. Returns the named
+        numbers to log (``loss``) and ``frames``, the weight of this batch in their averages."""
+        out = call("loss", batch)
+        optimizer = optimizers["model"]
+        optimizer.zero_grad(set_to_none=True)
+        out["loss"].backward()
+        if grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.parameters(), grad_clip)
+        optimizer.step()
+        return {"loss": out["loss"].detach(), "frames": out["frames"].detach()}
+
+    @torch.no_grad()
+    def validation_sums(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """``{"nll": (summed negative log-likelihood, scored frames)}`` of one batch."""
+        mask = next_frame(batch)[2]
+        return {"nll": (-(self.log_prob(batch) * mask).sum(), mask.sum())}
+
+    # -- sampling --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample_frame(
         self,
@@ -74,30 +132,6 @@ class SequenceModel(nn.Module):
         top_p: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> torch.Tensor:
-        """Draw one frame ``shape=(B, D)`` of 0/1 from this frame's ``forward`` outputs, here the
-        logits ``shape=(B, D)``.
-
-        ``temperature`` divides the logits. ``top_p`` < 1 keeps, per frame, the most probable
-        keys that together carry ``top_p`` of the expected number of sounding keys, and never
-        sounds the rest: the multi-label analogue of nucleus sampling.
-        """
-        probs = torch.sigmoid(outputs / max(temperature, 1e-6))
-        if top_p < 1.0:
-            probs = bernoulli_nucleus(probs, top_p)
-        return torch.bernoulli(probs, generator=generator)
-
-
-def start_bias_at_marginal(readout: nn.Linear, frequencies: torch.Tensor) -> None:
-    """Set ``readout``'s bias to the logits of ``frequencies`` (see ``set_output_prior``)."""
-    with torch.no_grad():
-        readout.bias.copy_(torch.logit(frequencies.clamp(1e-4, 1 - 1e-4)))
-
-
-def bernoulli_nucleus(probs: torch.Tensor, top_p: float) -> torch.Tensor:
-    """Zero the tail of independent key probabilities ``shape=(B, D)`` beyond share ``top_p``."""
-    sorted_p, order = probs.sort(dim=-1, descending=True)
-    cumulative = sorted_p.cumsum(-1)
-    total = cumulative[..., -1:].clamp_min(1e-12)
-    keep_sorted = (cumulative - sorted_p) < top_p * total  # the key that crosses the line stays
-    keep = torch.zeros_like(keep_sorted).scatter(-1, order, keep_sorted)
-    return probs * keep
+        """Draw one frame ``shape=(B, D)`` from this frame's ``forward`` outputs ``shape=(B, n_params)``
+        (see the head's ``sample`` for what ``temperature`` and ``top_p`` do)."""
+        return self.head.sample(outputs, temperature=temperature, top_p=top_p, generator=generator)

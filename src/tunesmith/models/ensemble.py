@@ -28,7 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TrainConfig, build_dataclass
+from ..config import TrainConfig
+from ..schema import build_dataclass
 from ..errors import ConfigError
 from .base import Batch, SequenceModel
 from .rnn import GRU, LSTM, RNN
@@ -49,12 +50,19 @@ def _two_lstms() -> list[dict[str, Any]]:
 
 @dataclass
 class EnsembleConfig:
-    """members: one ``model:`` section per member (``name``: rnn, gru, lstm or tcn, plus that
-    model's options; see ``tunesmith models``), optionally with a ``train:`` mapping that
-    overrides the run's ``train:`` options for that member's run (say, more epochs for a member
-    that learns more slowly); combine: ``mean`` or ``geometric`` pooling of each key's
-    probabilities (``geometric``, the default, scored better on JSB Chorales' validation
-    split). The members are stored with every model option filled in."""
+    """Several networks trained as runs of their own, each key's probability pooled over them.
+    The members are stored with every model option filled in.
+
+    Attributes:
+        members: one ``model:`` section per member (``name``: rnn, gru, lstm or tcn, plus that
+            model's options; see ``tunesmith models``), optionally with a ``train:`` mapping that
+            overrides the run's ``train:`` options for that member's run (say, more epochs for a
+            member that learns more slowly). Member ``N`` trains in ``OUT/members/N`` with seed
+            ``train.seed + N``.
+        combine: ``mean`` or ``geometric`` pooling of each key's probabilities (``geometric``,
+            the default, scored better on JSB Chorales' validation split); the members' weights
+            are fitted on the validation split after they train.
+    """
 
     members: list[dict[str, Any]] = field(default_factory=_two_lstms)
     combine: str = "geometric"
@@ -70,8 +78,10 @@ class EnsembleConfig:
                     f"{where} must be a model section whose name is one of {', '.join(MEMBER_KINDS)}; got {section!r}"
                 )
             kind = MEMBER_KINDS[section["name"]]
+            if section.get("head", "auto") not in ("auto", "bernoulli"):
+                raise ConfigError(f"{where}: ensemble members pool key probabilities, so their head is bernoulli")
             try:
-                options = build_dataclass(kind.Config, model_options(section), prefix="model")
+                options = build_dataclass(kind.Config, {**model_options(section), "head": "bernoulli"}, prefix="model")
                 member = {"name": kind.name, **asdict(options)}
                 if "train" in section:  # checked now, not when the member's turn comes
                     build_dataclass(TrainConfig, section["train"], prefix="train")
@@ -107,6 +117,8 @@ class Ensemble(SequenceModel):
     name = "ensemble"
     description = "several rnn/gru/lstm/tcn networks, each key's probability pooled over them; independent keys"
     Config: ClassVar[type] = EnsembleConfig
+    frames: ClassVar[tuple[str, ...]] = ("binary",)
+    trains_as_members: ClassVar[bool] = True  # tunesmith train runs each member, then fits the pool
 
     def __init__(self, config: EnsembleConfig, n_features: int) -> None:
         super().__init__(config, n_features)
@@ -122,11 +134,11 @@ class Ensemble(SequenceModel):
     @staticmethod
     def _member(section: dict[str, Any], n_features: int) -> SequenceModel:
         kind = MEMBER_KINDS[section["name"]]
-        return kind(kind.Config(**model_options(section)), n_features)
+        return kind(kind.Config(**{**model_options(section), "head": "bernoulli"}), n_features)
 
-    def set_output_prior(self, frequencies: torch.Tensor) -> None:
+    def set_output_prior(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         for member in self.members:
-            member.set_output_prior(frequencies)
+            member.set_output_prior(mean, std)
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> logits of the pooled probabilities

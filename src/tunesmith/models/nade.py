@@ -26,14 +26,18 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .base import Batch
+from .base import Batch, next_frame
 from .rnn import RecurrentConfig, RecurrentModel
 
 
 @dataclass
 class NADEConfig(RecurrentConfig):
     """The LSTM over time as in ``RecurrentConfig`` (its dropout also applies to the LSTM's
-    output); nade_hidden: units of the NADE that models the keys within a frame."""
+    output), and the NADE over the keys of a frame.
+
+    Attributes:
+        nade_hidden: units of the NADE that models the keys within a frame.
+    """
 
     nade_hidden: int = 128
 
@@ -47,6 +51,7 @@ class LSTMNADE(RecurrentModel):
     name = "lstm-nade"
     description = "LSTM over time, NADE over the keys of each frame (notes of a chord depend on each other)"
     Config: ClassVar[type] = NADEConfig
+    frames: ClassVar[tuple[str, ...]] = ("binary",)
     cell = nn.LSTM
 
     def __init__(self, config: NADEConfig, n_features: int) -> None:
@@ -80,8 +85,8 @@ class LSTMNADE(RecurrentModel):
 
     def log_prob(self, batch: Batch) -> torch.Tensor:
         """Exact log-likelihood of each target frame, ``shape=(B, L)``, in nats."""
-        context, _ = self(batch["inputs"])
-        targets = batch["targets"]
+        inputs, targets, _ = next_frame(batch)
+        context, _ = self(inputs)
         bce = F.binary_cross_entropy_with_logits(self.key_logits(context, targets), targets, reduction="none")
         return -bce.sum(-1)
 

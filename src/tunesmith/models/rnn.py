@@ -1,7 +1,8 @@
-"""Recurrent models over piano-roll frames: vanilla RNN (tanh), GRU and LSTM.
+"""Recurrent models over frames: vanilla RNN (tanh), GRU and LSTM.
 
-Frames ``shape=(B, L, D)`` go through a stack of recurrent layers and a linear read-out to one
-logit per key: a Bernoulli distribution over each key of the next frame.
+Frames ``shape=(B, L, D)`` go through a stack of recurrent layers and a linear read-out to the
+parameters of the output head: one logit per key (Bernoulli) for piano rolls, a location and a
+scale per feature (Gaussian, Laplace) for spectral frames.
 """
 
 from __future__ import annotations
@@ -15,16 +16,23 @@ from torch import nn
 from torch.func import functional_call
 
 from ..errors import ConfigError
-from .base import SequenceModel, start_bias_at_marginal
+from .base import SequenceModel
+from .heads import OutputConfig
 
 
 @dataclass
-class RecurrentConfig:
-    """hidden_size: units per layer; num_layers: stacked layers; dropout: between layers and
-    before the read-out; weight_dropout: DropConnect on the hidden-to-hidden weights, one mask
-    per batch (Merity et al. 2018, AWD-LSTM), which regularizes the recurrence itself;
-    input_dropout: drop input features (notes of the frames read), so the model cannot lean on
-    copying the last frame."""
+class RecurrentConfig(OutputConfig):
+    """A stack of recurrent layers and a linear read-out.
+
+    Attributes:
+        hidden_size: units per layer.
+        num_layers: stacked layers.
+        dropout: between layers and before the read-out.
+        weight_dropout: DropConnect on the hidden-to-hidden weights, one mask per batch
+            (Merity et al. 2018, AWD-LSTM), which regularizes the recurrence itself.
+        input_dropout: drop input features (notes of the frames read), so the model cannot lean
+            on copying the last frame.
+    """
 
     hidden_size: int = 384
     num_layers: int = 1
@@ -33,6 +41,7 @@ class RecurrentConfig:
     input_dropout: float = 0.0
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.hidden_size < 1 or self.num_layers < 1:
             raise ConfigError("model.hidden_size and model.num_layers must be >= 1")
         for key in ("dropout", "weight_dropout", "input_dropout"):
@@ -59,10 +68,7 @@ class RecurrentModel(SequenceModel):
             **extra,
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.readout = nn.Linear(config.hidden_size, n_features)
-
-    def set_output_prior(self, frequencies: torch.Tensor) -> None:
-        start_bias_at_marginal(self.readout, frequencies)
+        self.readout = nn.Linear(config.hidden_size, self.head.n_params)
 
     def features(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``inputs`` ``shape=(B, L, D)`` -> the top layer's output after dropout
@@ -83,24 +89,24 @@ class RecurrentModel(SequenceModel):
         return self.dropout(hidden), state
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)``, recurrent state."""
+        """``inputs`` ``shape=(B, L, D)`` -> head parameters ``shape=(B, L, n_params)``, recurrent state."""
         hidden, state = self.features(inputs, state)
         return self.readout(hidden), state
 
 
 class RNN(RecurrentModel):
     name = "rnn"
-    description = "vanilla (tanh) recurrent network; independent Bernoulli keys per frame"
+    description = "vanilla (tanh) recurrent network; any output head"
     cell = nn.RNN
 
 
 class GRU(RecurrentModel):
     name = "gru"
-    description = "gated recurrent unit network; independent Bernoulli keys per frame"
+    description = "gated recurrent unit network; any output head"
     cell = nn.GRU
 
 
 class LSTM(RecurrentModel):
     name = "lstm"
-    description = "long short-term memory network; independent Bernoulli keys per frame"
+    description = "long short-term memory network; any output head"
     cell = nn.LSTM

@@ -8,7 +8,7 @@ differ from a recurrent network's, so it also makes a good ensemble member.
 
 The carried ``state`` is the last ``receptive_field - 1`` input frames: feeding a piece in
 pieces, or one frame at a time when sampling, gives exactly the outputs of one pass over all of
-it. Before the first frame the network sees silent frames.
+it. Before the first frame the network sees frames of zeros.
 """
 
 from __future__ import annotations
@@ -21,13 +21,21 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from ..errors import ConfigError
-from .base import SequenceModel, start_bias_at_marginal
+from .base import SequenceModel
+from .heads import OutputConfig
 
 
 @dataclass
-class TCNConfig:
-    """channels: width of every block; levels: residual blocks, block ``i`` dilated by ``2**i``;
-    kernel_size: taps per convolution; dropout: after every convolution."""
+class TCNConfig(OutputConfig):
+    """Residual blocks of causal, dilated convolutions; each prediction reads the last
+    ``1 + 2 (kernel_size - 1) (2**levels - 1)`` frames.
+
+    Attributes:
+        channels: width of every block.
+        levels: residual blocks, block ``i`` dilated by ``2**i``.
+        kernel_size: taps per convolution.
+        dropout: after every convolution.
+    """
 
     channels: int = 150
     levels: int = 2
@@ -35,6 +43,7 @@ class TCNConfig:
     dropout: float = 0.5
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         for key in ("channels", "levels", "kernel_size"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
@@ -74,7 +83,7 @@ class _Block(nn.Module):
 
 class TCN(SequenceModel):
     name = "tcn"
-    description = "temporal convolutional network (causal dilated convolutions); independent Bernoulli keys"
+    description = "temporal convolutional network (causal dilated convolutions); any output head"
     Config: ClassVar[type] = TCNConfig
 
     def __init__(self, config: TCNConfig, n_features: int) -> None:
@@ -83,13 +92,10 @@ class TCN(SequenceModel):
         self.blocks = nn.Sequential(
             *(_Block(widths[i], widths[i + 1], config.kernel_size, 2**i, config.dropout) for i in range(config.levels))
         )
-        self.readout = nn.Linear(config.channels, n_features)
-
-    def set_output_prior(self, frequencies: torch.Tensor) -> None:
-        start_bias_at_marginal(self.readout, frequencies)
+        self.readout = nn.Linear(config.channels, self.head.n_params)
 
     def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """``inputs`` ``shape=(B, L, D)`` -> logits ``shape=(B, L, D)``, and the last
+        """``inputs`` ``shape=(B, L, D)`` -> head parameters ``shape=(B, L, n_params)``, and the last
         ``receptive_field - 1`` frames read ``shape=(B, receptive_field - 1, D)`` as the state."""
         past = self.config.receptive_field - 1
         if state is None:

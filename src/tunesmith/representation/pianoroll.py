@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..music import Note, Piece, Tempo, TempoMap, Track
+from .base import Augment, Representation
 
 log = logging.getLogger(__name__)
 
 STEPS_PER_QUARTER = {"quarter": 1, "eighth": 2, "sixteenth": 4}
+MAX_FRAMES = 262_144
+"""Most frames one piece may decode to (9 hours of sixteenth notes at 120 qpm)."""
 LOWEST_PITCH = {88: 21, 128: 0}
 
 
@@ -27,11 +31,14 @@ LOWEST_PITCH = {88: 21, 128: 0}
 class PianoRollConfig:
     """How notes become frames.
 
-    keys: 88 (piano range, MIDI 21-108) or 128 (all MIDI pitches).
-    step: "quarter", "eighth" or "sixteenth" (a beat grid), or "fps" (``fps`` frames per second).
-    onsets: add an onset channel so that repeated notes survive the round trip.
-    drums: keep drum tracks (otherwise they are left out).
-    normalize_key: transpose every piece so that its estimated tonic is C.
+    Attributes:
+        keys: 88 (piano range, MIDI 21-108) or 128 (all MIDI pitches).
+        step: "quarter", "eighth" or "sixteenth" (a beat grid), or "fps" (``fps`` frames per second).
+        fps: frames per second when ``step`` is "fps" (for unquantized MIDI); unused otherwise.
+        onsets: add an onset channel so that repeated notes survive the round trip.
+        drums: keep drum tracks (otherwise they are left out).
+        normalize_key: transpose every piece so that its estimated tonic is C
+            (Krumhansl-Schmuckler key estimate).
     """
 
     keys: int = 88
@@ -126,6 +133,11 @@ def to_pianoroll(piece: Piece, config: PianoRollConfig) -> PianoRoll:
     ends = _frame_of(np.array([n.time + n.duration for n in in_range], float), config, tempo_map)
     ends = np.maximum(ends, starts + 1)
     length = int(ends.max()) if len(in_range) else 0
+    if length > MAX_FRAMES or (len(starts) and starts.min() < 0):
+        raise DataError(
+            piece.source or piece.name,
+            f"decodes to {length:,} frames, over the limit of {MAX_FRAMES:,} (a corrupt or extreme tempo or duration)",
+        )
     frames = np.zeros((length, config.n_features), np.uint8)
     for note, start, end in zip(in_range, starts, ends):
         key = note.pitch - low
@@ -173,3 +185,112 @@ def make_consistent(frame: np.ndarray, previous: np.ndarray, config: PianoRollCo
     hold = frame[:, :keys].astype(bool) | frame[:, keys:].astype(bool)
     onset = (frame[:, keys:].astype(bool) & hold) | (hold & ~previous[:, :keys].astype(bool))
     return np.concatenate([hold, onset], axis=1).astype(frame.dtype)
+
+
+class PianoRollRepresentation(Representation):
+    """Notes as binary piano-roll frames (hold and onset channels), scored key by key."""
+
+    name = "pianoroll"
+    description = "notes as binary piano-roll frames: hold (+ onset) channels per key; MIDI, MusicXML, ABC"
+    Config = PianoRollConfig
+    domain = "notes"
+    binary = True
+
+    @property
+    def n_features(self) -> int:
+        return self.config.n_features
+
+    def analyze(self, piece: Piece) -> np.ndarray:
+        """``piece`` -> uint8 frames ``shape=(T, channels * keys)`` (key-normalized if configured)."""
+        from .keys import normalize_key
+
+        shaped = normalize_key(piece)[0] if self.config.normalize_key else piece
+        return to_pianoroll(shaped, self.config).frames
+
+    def decode(
+        self,
+        frames: np.ndarray,
+        *,
+        qpm: float = 120.0,
+        name: str = "",
+        program: int = 0,
+        shift: int = 0,
+        **context: object,
+    ) -> Piece:
+        """Frames (0/1, any dtype) -> a one-track Piece at ``qpm``, moved back by ``shift``
+        semitones (the shift that key normalization applied to a primer)."""
+        from .keys import transpose_piece
+
+        roll = PianoRoll((np.asarray(frames) > 0.5).astype(np.uint8), self.config, [Tempo(0.0, qpm)], name)
+        piece = from_pianoroll(roll, program=program, is_drum=self.config.drums)
+        return transpose_piece(piece, -shift) if shift else piece
+
+    def augmenter(self, amount: float) -> Augment | None:
+        """Random transposition of a window by up to ``amount`` semitones, never pushing a
+        sounding key off the keyboard."""
+        if amount <= 0:
+            return None
+        keys, limit = self.config.keys, int(amount)
+
+        def transpose(window: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+            return transpose_frames(window, random_shift(window, keys, limit, rng), keys)
+
+        return transpose
+
+    def repair(self, frame: np.ndarray, previous: np.ndarray) -> np.ndarray:
+        return make_consistent(frame, previous, self.config)
+
+    def write(
+        self,
+        piece: Piece,
+        stem: Path,
+        *,
+        audio: bool = True,
+        plot: bool = True,
+        soundfont: str | Path | None = None,
+        **options: object,
+    ) -> dict[str, Path]:
+        """``stem.mid``, and when asked ``stem.wav`` (SoundFont rendering) and ``stem.png``."""
+        from ..io import write_midi
+
+        stem = Path(stem)
+        files = {"midi": write_midi(piece, stem.with_suffix(".mid"))}
+        if audio:
+            from ..synthesis import render
+
+            files["audio"] = render(files["midi"], stem.with_suffix(".wav"), soundfont=soundfont)
+        if plot:
+            from ..plots import plot_piano_roll
+
+            roll = to_pianoroll(piece, self.config)
+            files["plot"] = plot_piano_roll(
+                roll.hold,
+                stem.with_suffix(".png"),
+                lowest_pitch=self.config.lowest_pitch,
+                step_label=self.config.step,
+                onsets=roll.onset,
+                title=piece.name,
+            )
+        return files
+
+
+def transpose_frames(frames: np.ndarray, shift: int, keys: int) -> np.ndarray:
+    """Shift every channel of ``frames`` ``shape=(L, C * keys)`` by ``shift`` keys (zero fill)."""
+    if shift == 0:
+        return frames
+    channels = frames.reshape(len(frames), -1, keys)
+    out = np.zeros_like(channels)
+    if shift > 0:
+        out[:, :, shift:] = channels[:, :, :-shift]
+    else:
+        out[:, :, :shift] = channels[:, :, -shift:]
+    return out.reshape(frames.shape)
+
+
+def random_shift(window: np.ndarray, keys: int, limit: int, rng: np.random.Generator) -> int:
+    """A shift in ``[-limit, limit]`` that keeps every sounding key of ``window`` in range."""
+    active = np.flatnonzero(window.reshape(len(window), -1, keys).any(axis=(0, 1)))
+    if not len(active) or limit <= 0:
+        return 0
+    low, high = max(-limit, -int(active[0])), min(limit, keys - 1 - int(active[-1]))
+    return int(rng.integers(low, high + 1))

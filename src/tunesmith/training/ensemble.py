@@ -19,14 +19,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import ExperimentConfig, TrainConfig, build_dataclass, save_config
+from ..config import ExperimentConfig, TrainConfig, save_config
 from ..data import prepare_data, sequence_batches
 from ..errors import CheckpointError
 from ..models import build_model
+from ..models.base import next_frame
 from ..models.ensemble import Ensemble, model_options, pool_logits
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..schema import build_dataclass
+from .checkpoint import checkpoint_payload, load_checkpoint, save_checkpoint
 from .distributed import init_distributed, shutdown_distributed
-from .trainer import TrainResult, train
+from .trainer import TrainResult, train_run
 
 log = logging.getLogger("tunesmith.training")
 
@@ -66,7 +68,7 @@ def train_ensemble(
             log.info("ensemble member %d of %d -> %s", index + 1, count, member_dir)
             used = sum(r.seconds for r in results) / 60
             member = member_config(config, index, minutes_used=used)
-            results.append(train(member, member_dir, resume=started, progress=progress))
+            results.append(train_run(member, member_dir, resume=started, progress=progress))
         best_valid = _combine(config, run_dir, results) if ctx.is_main else 0.0
         (best_valid,) = ctx.sum(best_valid)  # rank 0's score, on every process
         ctx.barrier()
@@ -74,6 +76,7 @@ def train_ensemble(
         shutdown_distributed(ctx)
     return TrainResult(
         run_dir,
+        "nll",
         best_valid,
         max(r.best_epoch for r in results),
         max(r.epochs for r in results),
@@ -92,10 +95,10 @@ def fit_pool_weights(ensemble: Ensemble, sequences: list[np.ndarray], *, batch_s
     members' logits, computed once."""
     ensemble.eval()
     with torch.no_grad():
-        cached = [
-            (torch.stack([member(batch["inputs"])[0] for member in ensemble.members]), batch["targets"], batch["mask"])
-            for batch in sequence_batches(sequences, batch_size=batch_size)
-        ]
+        cached = []
+        for batch in sequence_batches(sequences, batch_size=batch_size):
+            inputs, targets, mask = next_frame(batch)
+            cached.append((torch.stack([member(inputs)[0] for member in ensemble.members]), targets, mask))
     frames = sum(float(mask.sum()) for _, _, mask in cached)
     if not frames:
         return 0.0
@@ -128,7 +131,7 @@ def _combine(config: ExperimentConfig, run_dir: Path, results: list[TrainResult]
     """Load each member's best weights into one model, fit its pool weights on validation, write
     best.pt with the validation score."""
     data = prepare_data(config.data, config.representation, progress=False)
-    ensemble = build_model(config.model, config.representation.n_features)
+    ensemble = build_model(config.model, data.representation.n_features, binary=data.representation.binary)
     for index, member in enumerate(ensemble.members):
         best = load_checkpoint(run_dir / "members" / str(index) / "checkpoints" / "best.pt")
         member.load_state_dict(best["state_dict"])
@@ -146,23 +149,26 @@ def _combine(config: ExperimentConfig, run_dir: Path, results: list[TrainResult]
         {
             "model": section["name"],
             "seed": member_config(config, i).train.seed,
-            "best_valid_nll": r.best_valid_nll,
+            "best_valid_nll": r.best_value,
             "best_epoch": r.best_epoch,
             "weight": weight,
         }
         for i, (section, r, weight) in enumerate(zip(config.model["members"], results, weights))
     ]
-    payload = {
-        "model": ensemble.spec(),
-        "representation": asdict(config.representation),
-        "qpm": data.qpm,
-        "config": config.to_dict(),
-        "state_dict": ensemble.state_dict(),
+    progress = {
         "epoch": max(r.epochs for r in results),
         "step": sum(r.steps for r in results),
-        "best_valid_nll": best_valid,
+        "best_metric": "nll",
+        "best_value": best_valid,
         "best_epoch": max(r.best_epoch for r in results),
-        "members": members,
     }
+    payload = checkpoint_payload(
+        model=ensemble,
+        representation=data.representation,
+        config=config,
+        progress=progress,
+        meta={"qpm": data.qpm},
+        members=members,
+    )
     save_checkpoint(run_dir / "checkpoints" / "best.pt", payload)
     return best_valid

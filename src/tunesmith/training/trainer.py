@@ -1,7 +1,12 @@
 """One training loop for every model family.
 
-The trainer asks the model for ``loss(batch) -> {"loss": ...}`` and knows nothing else about
-it. Binary cross-entropy (the models' Bernoulli output) and Adam are the baseline recipe.
+The loop knows the model only through its contract (``models/base.py``): the model declares
+its optimizers, takes one training step on a batch and returns named numbers, and sums named
+validation metrics; the run keeps the checkpoint that is best by the metric the model names.
+Binary cross-entropy (a Bernoulli head) and Adam are the baseline recipe for piano rolls; a
+Gaussian or Laplace head gives the exact likelihood of spectral frames. A loss or validation
+score that stops being finite ends the run with a TrainingError naming the step and the likely
+cause; the checkpoints written before it stay usable.
 """
 
 from __future__ import annotations
@@ -9,8 +14,9 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,12 +26,11 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from ..config import ExperimentConfig, save_config
-from ..data import PreparedData, prepare_data, training_batches, window_starts
-from ..errors import CheckpointError, DataError
-from ..evaluation import nll_sums
+from ..data import PreparedData, prepare_data, sequence_batches, training_batches, window_starts
+from ..errors import CheckpointError, DataError, TrainingError
 from ..models import SequenceModel, build_model
-from ..utils import seed_everything
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..utils import check_output_dir, seed_everything
+from .checkpoint import checkpoint_payload, load_checkpoint, save_checkpoint
 from .distributed import DistContext, init_distributed, shutdown_distributed
 from .logger import RunLogger
 
@@ -36,12 +41,15 @@ log = logging.getLogger("tunesmith.training")
 class TrainResult:
     """What a finished run reached, and why it stopped ("epochs", "early stopping", "time limit").
 
-    ``frames``: training frames the model learned from (all processes); ``seconds``: wall time of
-    the training loop, validation included. For an ensemble, ``members`` counts its runs, and
-    steps, seconds and frames add up theirs."""
+    ``best_metric`` names the validation metric the run kept its best checkpoint by (``nll``
+    for likelihood models) and ``best_value`` is its best value. ``frames``: training frames the
+    model learned from (all processes); ``seconds``: wall time of the training loop, validation
+    included. For an ensemble, ``members`` counts its runs, and steps, seconds and frames add
+    up theirs."""
 
     run_dir: Path
-    best_valid_nll: float
+    best_metric: str
+    best_value: float
     best_epoch: int
     epochs: int
     steps: int
@@ -50,31 +58,78 @@ class TrainResult:
     frames: int = 0
     members: int = 0
 
+    @property
+    def best_valid_nll(self) -> float:
+        """The best validation NLL (nats per frame) of a likelihood model."""
+        return self.best_value
 
-class _LossOf(nn.Module):
-    """Makes ``model.loss`` the forward pass, so DistributedDataParallel can wrap it."""
+
+class _Call(nn.Module):
+    """``forward(method, batch)`` runs ``model.<method>(batch)``, so DistributedDataParallel
+    can wrap every loss a model's training step asks for."""
 
     def __init__(self, model: SequenceModel) -> None:
         super().__init__()
         self.model = model
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return self.model.loss(batch)
+    def forward(self, method: str, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return getattr(self.model, method)(batch)
 
 
-def _planned_epochs(data: PreparedData, config: ExperimentConfig, ctx: DistContext) -> int:
+def train_run(
+    config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True
+) -> TrainResult:
+    """Train the model ``config`` describes; write checkpoints, metrics, TensorBoard logs and a
+    loss plot under ``out_dir``. With ``resume``, continue from ``out_dir/checkpoints/last.pt``.
+
+    Works the same in one process or under ``torchrun`` (see ``training.distributed``).
+    """
+    run_dir = Path(out_dir)
+    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    if last_path.exists() and not resume:
+        raise CheckpointError(
+            f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out"
+        )
+    if resume and not last_path.exists():
+        raise CheckpointError(f"{last_path}: nothing to resume (no checkpoint in {run_dir})")
+    check_output_dir(run_dir)
+    ctx = init_distributed(config.train.device)
+    try:
+        return _Run(config, run_dir, ctx, progress=progress).fit(resume=resume)
+    finally:
+        shutdown_distributed(ctx)
+
+
+def load_training_data(
+    config: ExperimentConfig, ctx: DistContext | None = None, *, progress: bool
+) -> tuple[PreparedData, list[np.ndarray]]:
+    """Prepare the data (on rank 0 first: it fills the cache the others then read); return it
+    with the sequences to validate on."""
+    ctx = ctx or DistContext()
+    data = prepare_data(config.data, config.representation, progress=progress) if ctx.is_main else None
+    ctx.barrier()
+    if data is None:
+        data = prepare_data(config.data, config.representation, progress=False)
+    if not data.splits["train"]:
+        raise DataError(config.data.source, "the training split is empty")
+    if ctx.is_main:
+        (log.warning if data.skipped else log.info)("data: %s", data.summary())
+        if not data.splits["valid"]:
+            log.warning("no validation pieces (too few melodies or recordings); validating on the training split")
+    return data, data.splits["valid"] or data.splits["train"]
+
+
+def planned_epochs(config: ExperimentConfig, windows_per_epoch: int) -> int:
     """``train.epochs``, or fewer when ``train.max_steps`` is reached first (rounded up to a whole
     epoch): a large dataset needs fewer passes than a small one for the same number of updates."""
     tc = config.train
     if not tc.max_steps:
         return tc.epochs
-    steps_per_epoch = math.ceil(len(_my_windows(data, config, 1, ctx)) / config.data.batch_size)
+    steps_per_epoch = max(1, math.ceil(windows_per_epoch / config.data.batch_size))
     return max(1, min(tc.epochs, math.ceil(tc.max_steps / steps_per_epoch)))
 
 
-def _scheduler(
-    optimizer: torch.optim.Optimizer, config: ExperimentConfig, epochs: int
-) -> torch.optim.lr_scheduler.LRScheduler:
+def _scheduler(optimizer: torch.optim.Optimizer, config: ExperimentConfig, epochs: int) -> Any:
     kind = config.train.lr_schedule
     if kind == "cosine":  # closed form of the epoch, so a resumed run with more epochs stretches it
         return torch.optim.lr_scheduler.LambdaLR(
@@ -103,236 +158,292 @@ def _weight_average(model: SequenceModel, decay: float) -> AveragedModel | None:
     return AveragedModel(model, multi_avg_fn=update, use_buffers=True)
 
 
-def _my_windows(data: PreparedData, config: ExperimentConfig, epoch: int, ctx: DistContext) -> list[tuple[int, int]]:
-    """This process's windows for ``epoch``: the same shuffle everywhere, an equal share each."""
-    rng = np.random.default_rng([config.train.seed, epoch])
-    windows = window_starts([len(x) for x in data.splits["train"]], config.data.seq_len, rng)
-    order = rng.permutation(len(windows))
-    share = len(windows) // ctx.world_size
-    return [windows[i] for i in order[ctx.rank :: ctx.world_size][:share]]
-
-
-def _check_resumable(checkpoint: dict, model: SequenceModel, path: Path) -> None:
-    if checkpoint["model"] != model.spec():
-        raise CheckpointError(
-            f"{path}: checkpoint is for model {checkpoint['model']['name']} {checkpoint['model']['params']}, "
-            f"but the config asks for {model.name} {asdict(model.config)}"
-        )
-
-
-def train(config: ExperimentConfig, out_dir: str | Path, *, resume: bool = False, progress: bool = True) -> TrainResult:
-    """Train the model ``config`` describes; write checkpoints, metrics, TensorBoard logs and a
-    loss plot under ``out_dir``. With ``resume``, continue from ``out_dir/checkpoints/last.pt``.
-
-    Works the same in one process or under ``torchrun`` (see ``training.distributed``). An
-    ``ensemble`` trains as one run per member (``training.ensemble``).
-    """
-    if config.model.get("name") == "ensemble":
-        from .ensemble import train_ensemble  # which trains each member through this function
-
-        return train_ensemble(config, out_dir, resume=resume, progress=progress)
-    run_dir = Path(out_dir)
-    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
-    if last_path.exists() and not resume:
-        raise CheckpointError(
-            f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out"
-        )
-    if resume and not last_path.exists():
-        raise CheckpointError(f"{last_path}: nothing to resume (no checkpoint in {run_dir})")
-    ctx = init_distributed(config.train.device)
-    try:
-        return _train(config, run_dir, last_path, best_path, resume=resume, progress=progress, ctx=ctx)
-    finally:
-        shutdown_distributed(ctx)
-
-
-def _load_data(config: ExperimentConfig, ctx: DistContext, *, progress: bool) -> tuple[PreparedData, list[np.ndarray]]:
-    """Prepare the data on rank 0 first (it fills the cache the others then read); return it
-    with the sequences to validate on."""
-    data = prepare_data(config.data, config.representation, progress=progress) if ctx.is_main else None
-    ctx.barrier()
-    if data is None:
-        data = prepare_data(config.data, config.representation, progress=False)
-    if not data.splits["train"]:
-        raise DataError(config.data.source, "the training split is empty")
-    if ctx.is_main:
-        (log.warning if data.skipped else log.info)("data: %s", data.summary())
-        if not data.splits["valid"]:
-            log.warning("no validation pieces (too few melodies); validating on the training split")
-    return data, data.splits["valid"] or data.splits["train"]
-
-
-def _train_epoch(
-    wrapped: nn.Module,
+@torch.no_grad()
+def validation_metrics(
     model: SequenceModel,
-    optimizer: torch.optim.Optimizer,
-    batches,
+    sequences: list[np.ndarray],
     *,
-    grad_clip: float,
-    state: dict,
-    logger: RunLogger,
-    averaged: AveragedModel | None,
-) -> tuple[float, float]:
-    """One pass over ``batches``; returns (summed loss x frames, frames) of this process."""
-    model.train()
-    loss_sum = frame_sum = 0.0
-    for batch in batches:
-        out = wrapped(batch)
-        optimizer.zero_grad(set_to_none=True)
-        out["loss"].backward()
-        if grad_clip > 0:
-            nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
-        optimizer.step()
-        if averaged is not None:
-            averaged.update_parameters(model)
-        state["step"] += 1
-        loss, frames = out["loss"].item(), out["frames"].item()
-        loss_sum, frame_sum = loss_sum + loss * frames, frame_sum + frames
-        batches.set_postfix(loss=f"{loss:.3f}")
-        logger.step(state["step"], loss)
-    return loss_sum, frame_sum
+    batch_size: int,
+    start: np.ndarray | None,
+    device: torch.device,
+    ctx: DistContext | None = None,
+) -> dict[str, float]:
+    """The model's named validation metrics over ``sequences`` (this process's share under
+    torchrun; summed over all processes): each is a sum over batches divided by its count."""
+    ctx = ctx or DistContext()
+    was_training = model.training
+    model.eval()
+    sums: dict[str, list[float]] = {}
+    for batch in sequence_batches(sequences[ctx.rank :: ctx.world_size], batch_size=batch_size, start=start):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        for name, (total, count) in model.validation_sums(batch).items():
+            entry = sums.setdefault(name, [0.0, 0.0])
+            entry[0] += float(total)
+            entry[1] += float(count)
+    model.train(was_training)
+    names = sorted(sums) or [model.best_metric]
+    flat = ctx.sum(*[v for name in names for v in sums.get(name, [0.0, 0.0])])
+    return {name: flat[2 * i] / max(flat[2 * i + 1], 1.0) for i, name in enumerate(names)}
 
 
-def _train(config, run_dir, last_path, best_path, *, resume, progress, ctx: DistContext) -> TrainResult:
-    tc = config.train
-    if tc.threads:
-        torch.set_num_threads(tc.threads)
-    data, valid = _load_data(config, ctx, progress=progress and ctx.is_main)
+class _Run:
+    """The state of one training run: model, optimizers, schedules, progress."""
 
-    seed_everything(tc.seed)
-    model = build_model(config.model, config.representation.n_features).to(ctx.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    epochs = _planned_epochs(data, config, ctx)
-    scheduler = _scheduler(optimizer, config, epochs)
-    averaged = _weight_average(model, tc.ema)
-    evaluated = averaged.module if averaged is not None else model  # what validation and best.pt see
-    state = {
-        "epoch": 0,
-        "step": 0,
-        "best_valid_nll": math.inf,
-        "best_epoch": 0,
-        "bad_epochs": 0,
-        "seconds": 0.0,
-        "frames": 0,
-    }
-    if not resume:
-        frequencies = np.concatenate(data.splits["train"]).mean(axis=0, dtype=np.float64)
-        model.set_output_prior(torch.as_tensor(frequencies, dtype=torch.float32, device=ctx.device))
-    else:
-        checkpoint = load_checkpoint(last_path, map_location=ctx.device)
-        _check_resumable(checkpoint, model, last_path)
+    def __init__(self, config: ExperimentConfig, run_dir: Path, ctx: DistContext, *, progress: bool) -> None:
+        self.config, self.run_dir, self.ctx, self.progress = config, run_dir, ctx, progress
+        self.last_path, self.best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+
+    def fit(self, *, resume: bool) -> TrainResult:
+        config, ctx, tc = self.config, self.ctx, self.config.train
+        if tc.threads:
+            torch.set_num_threads(tc.threads)
+        self.data, self.valid = load_training_data(config, ctx, progress=self.progress and ctx.is_main)
+        self.rep = self.data.representation
+        seed_everything(tc.seed)
+        model = build_model(config.model, self.rep.n_features, binary=self.rep.binary).to(ctx.device)
+        self.model = model
+        self.optimizers = model.configure_optimizers(tc)
+        self.epochs = planned_epochs(config, len(self._my_windows(1)))
+        self.schedulers = {name: _scheduler(opt, config, self.epochs) for name, opt in self.optimizers.items()}
+        self.averaged = _weight_average(model, tc.ema)
+        self.evaluated = self.averaged.module if self.averaged is not None else model
+        self.state = {
+            "epoch": 0,
+            "step": 0,
+            "best_metric": model.best_metric,
+            "best_value": math.inf,
+            "best_epoch": 0,
+            "bad_epochs": 0,
+            "seconds": 0.0,
+            "frames": 0,
+        }
+        if resume:
+            self._restore()
+        else:
+            mean, std = self.data.marginal()
+            model.set_output_prior(
+                torch.as_tensor(mean, dtype=torch.float32, device=ctx.device),
+                torch.as_tensor(std, dtype=torch.float32, device=ctx.device),
+            )
+        several = len(self.optimizers) > 1  # two players: each step uses a part of the weights
+        call = DistributedDataParallel(_Call(model), find_unused_parameters=several) if ctx.distributed else _Call(model)
+        self.call = lambda method, batch: call(method, batch)
+        self.logger = RunLogger(self.run_dir, enabled=ctx.is_main)
+        if ctx.is_main:
+            save_config(config, self.run_dir / "config.yaml")
+            self.logger.truncate_after(self.state["epoch"])
+            log.info("model %s: %d parameters", model.name, sum(p.numel() for p in model.parameters()))
+        try:
+            stopped = self._loop()
+        finally:
+            self.logger.close()
+        if ctx.is_main:
+            _plot(self.run_dir)
+        ctx.barrier()
+        s = self.state
+        return TrainResult(
+            self.run_dir,
+            s["best_metric"],
+            s["best_value"],
+            s["best_epoch"],
+            s["epoch"],
+            s["step"],
+            s["seconds"],
+            stopped,
+            s["frames"],
+        )
+
+    def _restore(self) -> None:
+        checkpoint = load_checkpoint(self.last_path, map_location=self.ctx.device)
+        model, path = self.model, self.last_path
+        saved, wanted = checkpoint["representation"], self.rep.spec()
+        changes = _changes("representation", {"name": saved["name"], **saved["params"]}, {"name": wanted["name"], **wanted["params"]})
+        spec = model.spec()
+        changes += _changes("model", {"name": checkpoint["model"]["name"], **checkpoint["model"]["params"]}, {"name": spec["name"], **spec["params"]})
+        if changes or checkpoint["model"] != spec:
+            raise CheckpointError(
+                f"{path}: cannot resume: the config changed {'; '.join(changes) or 'the frame width'} since this run "
+                "started; resume with the run's own config.yaml, or start a new --out"
+            )
         model.load_state_dict(checkpoint.get("train_state_dict", checkpoint["state_dict"]))
-        if averaged is not None:
+        if self.averaged is not None:
             if "averaged" not in checkpoint:
-                raise CheckpointError(f"{last_path}: this run was trained without train.ema; resume it without ema")
-            averaged.load_state_dict(checkpoint["averaged"])
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        state.update({k: checkpoint[k] for k in state if k in checkpoint})
-        log.info("resuming %s after epoch %d", run_dir, state["epoch"])
-    wrapped: nn.Module = DistributedDataParallel(_LossOf(model)) if ctx.distributed else _LossOf(model)
+                raise CheckpointError(f"{path}: this run was trained without train.ema; resume it without ema")
+            self.averaged.load_state_dict(checkpoint["averaged"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(checkpoint["optimizers"][name])
+        for name, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(checkpoint["schedulers"][name])
+        self.state.update({k: v for k, v in checkpoint["progress"].items() if k in self.state})
+        log.info("resuming %s after epoch %d", self.run_dir, self.state["epoch"])
 
-    logger = RunLogger(run_dir, enabled=ctx.is_main)
-    if ctx.is_main:
-        save_config(config, run_dir / "config.yaml")
-        logger.truncate_after(state["epoch"])
-        log.info("model %s: %d parameters", model.name, sum(p.numel() for p in model.parameters()))
+    def _my_windows(self, epoch: int) -> list[tuple[int, int]]:
+        """This process's windows for ``epoch``: the same shuffle everywhere, an equal share each."""
+        config, ctx = self.config, self.ctx
+        rng = np.random.default_rng([config.train.seed, epoch])
+        lengths = [len(x) for x in self.data.splits["train"]]
+        windows = window_starts(lengths, config.data.seq_len, rng, overlap=config.data.overlap)
+        order = rng.permutation(len(windows))
+        share = len(windows) // ctx.world_size
+        return [windows[i] for i in order[ctx.rank :: ctx.world_size][:share]]
 
-    stopped, started = "epochs", time.monotonic() - state["seconds"]
-    for epoch in range(state["epoch"] + 1, epochs + 1):
-        torch.manual_seed(tc.seed * 1_000_003 + epoch * 101 + ctx.rank)  # dropout: reproducible on resume
-        windows = _my_windows(data, config, epoch, ctx)
+    def _loop(self) -> str:
+        config, ctx, tc, state = self.config, self.ctx, self.config.train, self.state
+        started = time.monotonic() - state["seconds"]
+        for epoch in range(state["epoch"] + 1, self.epochs + 1):
+            torch.manual_seed(tc.seed * 1_000_003 + epoch * 101 + ctx.rank)  # dropout: reproducible on resume
+            train_row = self._train_epoch(epoch)
+            valid = validation_metrics(
+                self.evaluated,
+                self.valid,
+                batch_size=config.data.batch_size,
+                start=self.rep.silence(),
+                device=ctx.device,
+                ctx=ctx,
+            )
+            score = valid.get(state["best_metric"], math.inf)
+            if not math.isfinite(score):
+                raise TrainingError(
+                    f"validation {state['best_metric']} is {score} after epoch {epoch}: the model diverged "
+                    f"(train.lr={tc.lr:g} may be too high){self._last_good()}"
+                )
+            for scheduler in self.schedulers.values():
+                scheduler.step(score) if tc.lr_schedule == "plateau" else scheduler.step()
+            improved = score < state["best_value"] - 1e-6
+            if improved:
+                state.update(best_value=score, best_epoch=epoch, bad_epochs=0)
+            else:
+                state["bad_epochs"] += 1
+            state["epoch"], state["seconds"] = epoch, time.monotonic() - started
+            row = {
+                "epoch": epoch,
+                "step": state["step"],
+                **train_row,
+                **{f"valid_{k}": v for k, v in valid.items()},
+                "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"],
+                "seconds": round(state["seconds"], 2),
+            }
+            if ctx.is_main:
+                self._save(improved)
+                self.logger.epoch(row)
+                shown = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith(("train_", "valid_")))
+                log.info("epoch %d: %s%s", epoch, shown, " (best)" if improved else "")
+                if tc.sample_every and epoch % tc.sample_every == 0:
+                    self._write_samples(epoch)
+            if tc.patience and state["bad_epochs"] >= tc.patience:
+                return "early stopping"
+            if ctx.any(bool(tc.max_minutes) and state["seconds"] >= tc.max_minutes * 60):
+                return "time limit"
+        return "epochs"
+
+    def _train_epoch(self, epoch: int) -> dict[str, float]:
+        """One pass over this process's windows; the frame-weighted mean of each named number
+        the training step returned (summed over processes), as ``train_<name>``."""
+        config, ctx, tc, state = self.config, self.ctx, self.config.train, self.state
+        windows = self._my_windows(epoch)
         batches = training_batches(
-            data.splits["train"],
+            self.data.splits["train"],
             windows,
             seq_len=config.data.seq_len,
             batch_size=config.data.batch_size,
-            keys=config.representation.keys,
-            transpose=config.data.transpose,
+            start=self.rep.silence(),
+            augment=self.rep.augmenter(config.data.transpose),
             rng=np.random.default_rng([tc.seed, epoch, ctx.rank, 1]),
         )
         on_device = ({k: v.to(ctx.device) for k, v in b.items()} for b in batches)
         bar = tqdm(
             on_device,
             total=math.ceil(len(windows) / config.data.batch_size),
-            desc=f"epoch {epoch}/{epochs}",
-            disable=not (progress and ctx.is_main),
+            desc=f"epoch {epoch}/{self.epochs}",
+            disable=not (self.progress and ctx.is_main),
             leave=False,
         )
-        loss_sum, frame_sum = ctx.sum(
-            *_train_epoch(
-                wrapped, model, optimizer, bar, grad_clip=tc.grad_clip, state=state, logger=logger, averaged=averaged
-            )
-        )
-        mine = valid[ctx.rank :: ctx.world_size]
-        nll_total, nll_frames = ctx.sum(
-            *nll_sums(evaluated, mine, batch_size=config.data.batch_size, device=ctx.device)
-        )
-        valid_nll = nll_total / max(nll_frames, 1)
-        state["frames"] += int(frame_sum)
-        if tc.lr_schedule == "plateau":
-            scheduler.step(valid_nll)
-        else:
-            scheduler.step()
+        self.model.train()
+        sums: dict[str, float] = {}
+        frames = 0.0
+        for batch in bar:
+            out = self.model.training_step(batch, self.optimizers, self.call, grad_clip=tc.grad_clip)
+            if self.averaged is not None:
+                self.averaged.update_parameters(self.model)
+            state["step"] += 1
+            weight = float(out.get("frames", 1.0))
+            values = {k: float(v) for k, v in out.items() if k != "frames"}
+            bad = [k for k, v in values.items() if not math.isfinite(v)]
+            if bad:
+                raise TrainingError(
+                    f"train {bad[0]} became {values[bad[0]]} at step {state['step']} (epoch {epoch}): the model "
+                    f"diverged; lower train.lr (now {tc.lr:g}) or keep train.grad_clip on{self._last_good()}"
+                )
+            for key, value in values.items():
+                sums[key] = sums.get(key, 0.0) + value * weight
+            frames += weight
+            bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()})
+            self.logger.step(state["step"], values)
+        keys = sorted(sums)
+        totals = ctx.sum(frames, *[sums[k] for k in keys])
+        state["frames"] += int(totals[0])
+        return {f"train_{k}": totals[i + 1] / max(totals[0], 1.0) for i, k in enumerate(keys)}
 
-        improved = valid_nll < state["best_valid_nll"] - 1e-6
+    def _last_good(self) -> str:
+        if self.last_path.exists():
+            return f"; the last good checkpoint is {self.last_path} (epoch {self.state['epoch']})"
+        return "; no checkpoint was written"
+
+    def _save(self, improved: bool) -> None:
+        extra = {}
+        if self.averaged is not None:  # resuming needs the trained weights and the average's count
+            extra = {"train_state_dict": self.model.state_dict(), "averaged": self.averaged.state_dict()}
+        payload = checkpoint_payload(
+            model=self.model,
+            representation=self.rep,
+            config=self.config,
+            progress=self.state,
+            state_dict=self.evaluated.state_dict(),  # the weights to evaluate and generate with
+            optimizers=self.optimizers,
+            schedulers=self.schedulers,
+            meta={"qpm": self.data.qpm},
+            **extra,
+        )
         if improved:
-            state.update(best_valid_nll=valid_nll, best_epoch=epoch, bad_epochs=0)
-        else:
-            state["bad_epochs"] += 1
-        state["epoch"], state["seconds"] = epoch, time.monotonic() - started
-        row = {
-            "epoch": epoch,
-            "step": state["step"],
-            "train_loss": loss_sum / max(frame_sum, 1),
-            "valid_nll": valid_nll,
-            "lr": optimizer.param_groups[0]["lr"],
-            "seconds": round(state["seconds"], 2),
-        }
-        if ctx.is_main:
-            logger.epoch(row)
-            payload = {
-                "model": model.spec(),
-                "representation": asdict(config.representation),
-                "qpm": data.qpm,
-                "config": config.to_dict(),
-                "state_dict": evaluated.state_dict(),  # the weights to evaluate and generate with
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                **state,
-            }
-            if averaged is not None:  # resuming needs the trained weights and the average's count
-                payload.update(train_state_dict=model.state_dict(), averaged=averaged.state_dict())
-            if improved:
-                save_checkpoint(best_path, payload)
-            save_checkpoint(last_path, payload)
-            log.info(
-                "epoch %d: train loss %.4f, valid nll %.4f%s",
-                epoch,
-                row["train_loss"],
-                valid_nll,
-                " (best)" if improved else "",
+            save_checkpoint(self.best_path, payload)
+        save_checkpoint(self.last_path, payload)
+
+    def _write_samples(self, epoch: int) -> None:
+        """A few samples of the current weights in ``samples/epoch-NNN`` (and TensorBoard)."""
+        from ..run import sample_items
+
+        tc = self.config.train
+        try:
+            items = sample_items(
+                self.evaluated,
+                self.rep,
+                num=tc.sample_count,
+                length=tc.sample_length,
+                seed=tc.seed + epoch,
+                qpm=self.data.qpm,
             )
-        if tc.patience and state["bad_epochs"] >= tc.patience:
-            stopped = "early stopping"
-            break
-        if ctx.any(bool(tc.max_minutes) and state["seconds"] >= tc.max_minutes * 60):
-            stopped = "time limit"
-            break
-    logger.close()
-    if ctx.is_main:
-        _plot(run_dir)
-    ctx.barrier()
-    return TrainResult(
-        run_dir,
-        state["best_valid_nll"],
-        state["best_epoch"],
-        state["epoch"],
-        state["step"],
-        state["seconds"],
-        stopped,
-        state["frames"],
-    )
+            folder = self.run_dir / "samples" / f"epoch-{epoch:03d}"
+            for item in items:
+                files = self.rep.write(item, folder / item.name, audio=self.rep.domain == "audio", plot=True)
+                if "plot" in files:
+                    self.logger.image(f"samples/{item.name}", _png(files["plot"]), epoch)
+                if self.rep.domain == "audio":
+                    self.logger.audio(f"samples/{item.name}", torch.as_tensor(item.samples), epoch, item.sr)
+        except Exception as exc:  # a sample must never cost a training run
+            log.warning("could not write samples for epoch %d: %s", epoch, exc)
+
+
+def _png(path: Path) -> np.ndarray:
+    from matplotlib.image import imread
+
+    image = imread(path)
+    return (image[..., :3] * 255).astype(np.uint8) if image.dtype != np.uint8 else image[..., :3]
+
+
+def _changes(section: str, before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    """``["model.name lstm -> gru", ...]``: the options that differ between two sections."""
+    keys = list(dict.fromkeys([*before, *after]))
+    return [f"{section}.{k} {before.get(k)} -> {after.get(k)}" for k in keys if before.get(k) != after.get(k)]
 
 
 def _plot(run_dir: Path) -> None:
