@@ -43,7 +43,8 @@ def prepare_audio(data: DataConfig, rep: Representation, *, progress: bool = Tru
     A ``rep`` that is already fitted (a trained run's) keeps its statistics: the frames are
     normalized with them, not with the new data's."""
     root = usable_cache_dir() if data.cache else None
-    folder = root / "prepared" / cache_key(data, rep, sr=data.sr, seq_len=data.seq_len) if root else None
+    key = cache_key(data, rep, sr=data.sr, seq_len=data.seq_len, fma=[data.fma_subset, sorted(data.fma_genres)])
+    folder = root / "prepared" / key if root else None
     if folder is not None and (folder / INDEX).is_file():
         try:
             return _load(folder, rep)
@@ -171,9 +172,14 @@ def _analyze_file(path: str, *, section: dict, sr: int, max_seconds: float, min_
         seconds = clip.seconds
         raise DataError(path, f"lasts {seconds:.2f} s: {len(frames)} frames, shorter than one window ({min_frames})")
     info = {"name": clip.name, "frames": len(frames), "hash": hashlib.sha1(clip.samples.tobytes()).hexdigest()}
-    atomic_write(raw, lambda tmp: np.save(tmp, frames, allow_pickle=False))
+    atomic_write(raw, partial(_save_npy, array=frames))
     atomic_write_text(meta, json.dumps(info))
     return {"raw": str(raw), **info}
+
+
+def _save_npy(tmp: Path, *, array: np.ndarray) -> None:
+    with open(tmp, "wb") as handle:  # a handle: np.save would append ".npy" to a path
+        np.save(handle, array, allow_pickle=False)
 
 
 def _split(analyzed: list[dict], assigned: list[str] | None, data: DataConfig) -> dict[str, list[int]]:

@@ -215,14 +215,17 @@ class Mixture(Head):
         return mu + temperature * torch.exp(ls) * z
 
     def init_bias(self, bias: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Equal weights; component means spread over ``mean +- std / 2`` and component
+        deviations chosen so that the mixture's variance is ``std ** 2``."""
         k, d = self.components, self.n_features
-        spread = torch.linspace(-1.0, 1.0, k, dtype=bias.dtype, device=bias.device) if k > 1 else bias.new_zeros(1)
+        spread = torch.linspace(-0.5, 0.5, k, dtype=bias.dtype, device=bias.device) if k > 1 else bias.new_zeros(1)
         std = std.clamp_min(1e-3)
+        inner = std * math.sqrt(1.0 - float((spread**2).mean()))
         with torch.no_grad():
             view = bias.view(3, k, d)
             view[0].zero_()
             view[1].copy_(mean + spread[:, None] * std)
-            view[2].copy_((std / math.sqrt(k)).log().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).expand(k, d))
+            view[2].copy_(inner.log().clamp(LOG_SCALE_MIN, LOG_SCALE_MAX).expand(k, d))
 
 
 HEADS: dict[str, type[Head]] = {cls.name: cls for cls in (Bernoulli, Gaussian, Laplace, Mixture)}

@@ -114,7 +114,8 @@ class SpectralRepresentation(Representation):
         raise NotImplementedError
 
     def _audio(self, db: np.ndarray, sr: int) -> np.ndarray:
-        """dB features ``shape=(n_features, T)`` -> samples ``shape=(n,)``."""
+        """Raw features ``shape=(n_features, T)`` -> samples ``shape=(n,)`` (dB values below
+        ``floor_db`` are raised to it first)."""
         raise NotImplementedError
 
     # -- the pair ---------------------------------------------------------------------------
@@ -134,7 +135,7 @@ class SpectralRepresentation(Representation):
         from ..audio.io import Clip
 
         db = self.denormalize(np.asarray(frames, dtype=np.float32)).T
-        samples = self._audio(np.maximum(db, self.config.floor_db), self.sr)
+        samples = self._audio(db, self.sr)
         return Clip(np.asarray(samples, dtype=np.float32), self.sr, name, "")
 
     def fit(self, sequences: list[np.ndarray], *, sr: int, **context: Any) -> None:
@@ -222,7 +223,7 @@ class STFT(SpectralRepresentation):
     def _audio(self, db: np.ndarray, sr: int) -> np.ndarray:
         from ..audio.inversion import stft_to_audio
 
-        return stft_to_audio(np.sqrt(_from_db(db)), **self._griffin_lim_options())
+        return stft_to_audio(np.sqrt(_from_db(np.maximum(db, self.config.floor_db))), **self._griffin_lim_options())
 
 
 class Mel(SpectralRepresentation):
@@ -248,7 +249,7 @@ class Mel(SpectralRepresentation):
 
         c = self.config
         return mel_to_audio(
-            _from_db(mel_db), sr=sr, **self._griffin_lim_options(), fmin=c.fmin, fmax=c.fmax, power=2.0
+            _from_db(np.maximum(mel_db, c.floor_db)), sr=sr, **self._griffin_lim_options(), fmin=c.fmin, fmax=c.fmax, power=2.0
         )
 
     def _db(self, samples: np.ndarray, sr: int) -> np.ndarray:
@@ -277,8 +278,7 @@ class MFCC(Mel):
 
         padded = np.zeros((self.config.n_mels, db.shape[1]), np.float32)
         padded[: self.config.n_mfcc] = db
-        mel_db = np.maximum(idct(padded, type=2, norm="ortho", axis=0), self.config.floor_db)
-        return self._mel_audio(mel_db, sr)
+        return self._mel_audio(idct(padded, type=2, norm="ortho", axis=0), sr)
 
     def augmenter(self, amount: float) -> Augment | None:
         """A gain shifts only the 0th coefficient (by gain * sqrt(n_mels)); floors make it
