@@ -1,0 +1,2 @@
+"""The HTML of the listening test and of the run report, kept as Python strings so that they
+ship with the package without package-data settings."""
