@@ -16,8 +16,8 @@ import soundfile
 from tunesmith.audio.io import write_wav
 from tunesmith.cli import main
 from tunesmith.config import DataConfig, load_config
-from tunesmith.data import prepare_data
 from tunesmith.data import audio as audio_data
+from tunesmith.data import prepare_data
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.evaluation import evaluate_run
 from tunesmith.run import generate, load_run, write_pieces
@@ -121,7 +121,9 @@ def test_free_music_archive_layout(tmp_path: Path) -> None:
         out.writerows([["", "track", "set"], ["", "genre_top", "subset"], ["track_id", "", ""]])
         out.writerows([[tid, genre, subset] for tid, genre, subset in rows])
     for i, (tid, _, _) in enumerate(rows):
-        write_wav(root / "fma_medium" / f"{int(tid):06d}"[:3] / f"{int(tid):06d}.wav", chord_clip(1.0, seed=i).samples, sr=SR)
+        write_wav(
+            root / "fma_medium" / f"{int(tid):06d}"[:3] / f"{int(tid):06d}.wav", chord_clip(1.0, seed=i).samples, sr=SR
+        )
     config = data_config(root, fma_genres=["Rock"], valid_fraction=0.0, test_fraction=0.0)
     prepared = prepare_data(config, MEL, progress=False)
     assert sorted(prepared.names["train"]) == ["000002", "000010"]
@@ -135,6 +137,10 @@ def test_train_generate_evaluate_an_audio_run(audio_folder: Path, tmp_path: Path
     assert result.best_metric == "nll" and np.isfinite(result.best_value)
     samples = sorted((tmp_path / "run" / "samples" / "epoch-002").glob("*"))
     assert {p.suffix for p in samples} == {".wav", ".png"}
+    with open(tmp_path / "run" / "metrics.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["quality/mean_overlap"] == "" and 0 <= float(rows[1]["quality/mean_overlap"]) <= 1
+    assert 0 <= float(rows[1]["quality/two_sample_accuracy"]) <= 1
 
     run = load_run(tmp_path / "run")
     assert run.model.head.name == "gaussian" and run.representation.state["sr"] == SR
@@ -157,11 +163,16 @@ def test_cli_trains_and_generates_audio(audio_folder: Path, tmp_path: Path, caps
     config = tmp_path / "audio.yaml"
     config.write_text("train:\n  epochs: 1\n")
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet", *sets]) == 0
-    assert main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "gen"), "--num", "1", "--length", "20"]) == 0
+    assert (
+        main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "gen"), "--num", "1", "--length", "20"]) == 0
+    )
     assert (tmp_path / "gen" / "piece-01.wav").is_file() and (tmp_path / "gen" / "piece-01.png").is_file()
     assert main(["evaluate", str(tmp_path / "run"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["representation"] == "mel"
-    assert main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "gen2"), "--primer", str(tmp_path / "x.mid")]) == 2
+    assert (
+        main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "gen2"), "--primer", str(tmp_path / "x.mid")])
+        == 2
+    )
 
 
 def test_built_in_audio_corpus_renders_the_chorales_with_the_note_split() -> None:

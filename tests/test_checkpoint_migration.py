@@ -41,12 +41,17 @@ def test_a_format_1_run_loads_evaluates_and_generates(midi_folder: Path, tmp_pat
     shutil.copytree(FIXTURE, run_dir)
     run = load_run(run_dir)
     assert run.model.name == "lstm" and run.representation.name == "pianoroll"
-    assert run.info["best_valid_nll"] == pytest.approx(load_checkpoint(run_dir / "checkpoints" / "best.pt")["progress"]["best_value"])
+    assert run.info["best_valid_nll"] == pytest.approx(
+        load_checkpoint(run_dir / "checkpoints" / "best.pt")["progress"]["best_value"]
+    )
     score = evaluate_run(run, data=str(midi_folder), split="train")
     assert np.isfinite(score["nll"]) and score["frames"] > 0
     pieces = generate(run, num=2, length=16, seed=0)
     files = write_pieces(pieces, tmp_path / "gen", run.representation, audio=False)
     assert all(f["midi"].is_file() and f["plot"].is_file() for f in files)
     # Saved again, the migrated payload is an ordinary format-2 checkpoint.
-    again = save_checkpoint(tmp_path / "again.pt", {k: v for k, v in load_checkpoint(run_dir / "checkpoints" / "best.pt").items() if k != "format"})
+    again = save_checkpoint(
+        tmp_path / "again.pt",
+        {k: v for k, v in load_checkpoint(run_dir / "checkpoints" / "best.pt").items() if k != "format"},
+    )
     assert torch.load(again, weights_only=True)["format"] == FORMAT

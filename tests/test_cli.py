@@ -98,7 +98,8 @@ def test_generate_refuses_a_checkpoint_of_something_else(tmp_path: Path, capsys)
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     (tmp_path / "run" / "checkpoints" / "best.pt").write_bytes(b"\x00" * 64)
     assert main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "o")]) == 2
-    assert "not a readable checkpoint" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'run' / 'checkpoints' / 'best.pt'}: not a readable" in err and len(err.splitlines()) == 1
 
 
 def test_module_entry_point_runs() -> None:
@@ -114,21 +115,17 @@ def test_demo_refuses_to_overwrite_an_earlier_demo(tmp_path: Path, capsys) -> No
     assert (tmp_path / "demo" / "run" / "keep.txt").read_text() == "earlier work"
 
 
-def test_generate_rejects_bad_sampling_values(midi_folder: Path, tmp_path: Path, capsys) -> None:
-    from tunesmith.config import load_config
-    from tunesmith.training import train
-
-    train(
-        load_config(None, [f"data.source={midi_folder}", *TINY, *TINY_LSTM, "train.epochs=1"]),
-        tmp_path / "run",
-        progress=False,
-    )
+def test_generate_rejects_bad_sampling_values_before_loading_the_run(tmp_path: Path, capsys) -> None:
     for flags, message in [
-        (["--num", "0"], "num and length"),
-        (["--temperature", "0"], "temperature"),
-        (["--top-p", "1.5"], "top_p"),
-        (["--primer", str(tmp_path / "nope.mid")], "nope.mid"),
+        (["--num", "0"], "argument --num: must be at least 1, got 0"),
+        (["--length", "-3"], "argument --length: must be at least 1, got -3"),
+        (["--temperature", "0"], "argument --temperature: must be a finite number above 0"),
+        (["--temperature", "inf"], "argument --temperature: must be a finite number above 0"),
+        (["--top-p", "1.5"], "argument --top-p: must be above 0 and at most 1"),
+        (["--program", "-1"], "argument --program: must be a General MIDI program 0..127"),
+        (["--primer", str(tmp_path / "nope.mid")], "nope.mid: file not found"),
     ]:
-        code = main(["generate", str(tmp_path / "run"), "--out", str(tmp_path / "o"), "--no-audio", *flags])
+        code = main(["generate", str(tmp_path / "no-run"), "--out", str(tmp_path / "o"), "--no-audio", *flags])
         err = capsys.readouterr().err
-        assert code == 2 and message in err and "Traceback" not in err
+        assert code == 2 and message in err and "Traceback" not in err and len(err.splitlines()) == 1
+        assert not (tmp_path / "o").exists()

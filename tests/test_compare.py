@@ -147,7 +147,6 @@ def test_command_validates_before_work(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_compare_items_marks_undefined_statistics() -> None:
     from tunesmith.judge import compare_items
-
     from tunesmith.music import Note, Piece, Track
 
     def one_bar(low: int) -> list[Piece]:  # groove consistency needs two bars

@@ -20,12 +20,12 @@ from tunesmith.errors import ConfigError, DataError
 from tunesmith.representation import build_representation, transpose_piece
 from tunesmith.representation.pianoroll import transpose_frames
 
+from .conftest import SHARED_DATA, make_piece
+
 
 def PianoRollConfig(**options):  # noqa: N802 - reads like the config it builds
     """The piano-roll representation with these options."""
     return build_representation({"name": "pianoroll", **options})
-
-from .conftest import SHARED_DATA, make_piece
 
 
 def test_same_melody_same_split_whatever_the_harmony_or_key() -> None:

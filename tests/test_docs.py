@@ -28,7 +28,7 @@ TEST = "python -m pytest -q"
 FOLDER = "~/music/midi"  # the page's stand-in for the reader's folder; the test's tiny folder replaces it
 # Options the test adds to a command of the page so that it finishes in seconds; the page names each.
 QUICK = {
-    "demo": ["--minutes", "0.05", "--num", "1", "--length", "16"],
+    "demo": ["--minutes", "0.05", "--max-pieces", "12", "--num", "1", "--length", "16"],
     "train": ["--set", "train.epochs=1"],
 }
 PY_QUICK = ('"data.source=~/music/midi"', '"data.source=~/music/midi", "train.epochs=1"')

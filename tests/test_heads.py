@@ -40,7 +40,8 @@ def test_mixture_log_prob() -> None:
     params, x = params_for("mixture", components=k), torch.randn(7, D)
     logits, loc, log_scale = params.reshape(7, 3, k, D).unbind(1)
     per_feature = dist.MixtureSameFamily(
-        dist.Categorical(logits=logits.permute(0, 2, 1)), dist.Normal(loc.permute(0, 2, 1), log_scale.exp().permute(0, 2, 1))
+        dist.Categorical(logits=logits.permute(0, 2, 1)),
+        dist.Normal(loc.permute(0, 2, 1), log_scale.exp().permute(0, 2, 1)),
     )
     expected = per_feature.log_prob(x).sum(-1)
     assert torch.allclose(make_head("mixture", D, k).log_prob(params, x), expected, atol=1e-4)

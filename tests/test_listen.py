@@ -185,8 +185,14 @@ def test_concurrent_listeners_lose_no_answer(server: listen.ListeningServer) -> 
     listeners = [post(url + "api/listener", {"name": f"listener {i}"})[1]["listener"] for i in range(8)]
     jobs = [(lid, clip, 1 + (i + j) % 5) for i, lid in enumerate(listeners) for j, clip in enumerate(clips)]
     with ThreadPoolExecutor(16) as pool:
-        statuses = list(pool.map(lambda job: post(url + "api/answer", dict(zip(("listener", "clip", "rating"), job),
-                                                                           real=job[2] > 2))[0], jobs * 2))
+        statuses = list(
+            pool.map(
+                lambda job: post(url + "api/answer", dict(zip(("listener", "clip", "rating"), job), real=job[2] > 2))[
+                    0
+                ],
+                jobs * 2,
+            )
+        )
     assert statuses == [200] * (2 * len(jobs))
     with sqlite3.connect(server.db) as conn:
         rows = conn.execute("SELECT listener, clip, rating FROM answers").fetchall()
@@ -238,14 +244,18 @@ def answer_in_browser(driver, server: listen.ListeningServer, name: str, count: 
         driver.find_element(By.CSS_SELECTOR, f"input[name=origin][value={'real' if real else 'generated'}]").click()
         driver.find_element(By.ID, "submit").click()
         WebDriverWait(driver, 10).until(
-            lambda d: d.find_element(By.ID, "done").is_displayed() or current_clip(d) != clip
+            lambda d, shown=clip: d.find_element(By.ID, "done").is_displayed() or current_clip(d) != shown
         )
         given.append((clip, server.clips[clip].source, rating, real))
     return given
 
 
 def test_two_listeners_in_the_browser_across_a_restart(
-    browser, folders, tmp_path: Path, rng, capsys  # noqa: F811
+    browser,
+    folders,
+    tmp_path: Path,
+    rng,
+    capsys,  # noqa: F811
 ) -> None:
     db = tmp_path / "answers.sqlite"
     srv = start(folders, db)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tunesmith.errors import DataError
+from tunesmith.errors import ConfigError, DataError
 from tunesmith.plots import note_name, plot_loss_curves, plot_piano_roll
 
 HEADER = "epoch,step,train_loss,valid_nll,lr,seconds\n"
@@ -96,7 +96,7 @@ def test_piano_roll_with_no_frames(tmp_path):
     ids=["1d", "3d", "no-keys", "onsets-shape", "out-of-range", "too-many-keys"],
 )
 def test_piano_roll_bad_input(tmp_path, roll, onsets, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ConfigError, match=match):
         plot_piano_roll(roll, tmp_path / "roll.png", lowest_pitch=40, onsets=onsets)
     assert not (tmp_path / "roll.png").exists()
 

@@ -17,8 +17,8 @@ import pytest
 import soundfile
 from PIL import Image
 
-from tunesmith.judge.report import build_report, compare_section, flatten, read_table, x_axis
 from tunesmith.io import write_midi
+from tunesmith.judge.report import build_report, compare_section, flatten, read_table, x_axis
 from tunesmith.judge.web_commands import register
 
 from .browser import browser, console_errors, media_state, play  # noqa: F401 (browser is a fixture)
@@ -71,8 +71,13 @@ def fake_compare(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
             "mean_overlap": 0.5,
             "frechet_distance": {"value": 2.0, "ci": [1.0, 3.0]},
             "statistics": {
-                "pitch_range": {"real": {"mean": 12.0, "std": 1.0}, "generated": {"mean": 5.0, "std": 2.0},
-                                "overlap": 0.3, "overlap_ci": [0.1, 0.5], "verdict": "generated lower"},
+                "pitch_range": {
+                    "real": {"mean": 12.0, "std": 1.0},
+                    "generated": {"mean": 5.0, "std": 2.0},
+                    "overlap": 0.3,
+                    "overlap_ci": [0.1, 0.5],
+                    "verdict": "generated lower",
+                },
                 "pitch_class_histogram": {"real": histogram, "generated": histogram, "verdict": "close"},
             },
             "plots": [str(png)],
@@ -150,7 +155,7 @@ def test_links_are_relative_and_resolve(report: Path) -> None:
     # samples: MIDI + WAV + PNG, MIDI only (rendered), WAV only; 2 fresh pieces
     assert tags.count("audio") == 5
     assert tags.count("img") >= 7  # curves, quality x2, piano rolls, waveform and mel (or a note)
-    for tag, link in parser.tags:
+    for _tag, link in parser.tags:
         if link.startswith(("data:", "#")):
             continue
         assert "://" not in link and not link.startswith("/"), link

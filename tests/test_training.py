@@ -165,7 +165,11 @@ def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp
     assert written == ["checkpoints/best.pt", "checkpoints/last.pt", "config.yaml", "loss.png", "metrics.csv"]
     # Each process sees half the windows of an epoch: about half the optimizer steps (batches round up).
     single_steps = load_checkpoint(prepared_by_one / "checkpoints" / "last.pt")["progress"]["step"]
-    assert single_steps / 2 <= load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["progress"]["step"] < single_steps
+    assert (
+        single_steps / 2
+        <= load_checkpoint(tmp_path / "ddp" / "checkpoints" / "last.pt")["progress"]["step"]
+        < single_steps
+    )
 
 
 @pytest.mark.parametrize(

@@ -17,6 +17,7 @@ from .config import load_config
 from .errors import TunesmithError
 from .run import generate, load_run, write_pieces
 from .training import TrainResult, train
+from .utils import check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,7 @@ def run_demo(
     temperature: float = 0.8,
     top_p: float = 0.9,
     minutes: float | None = None,
+    max_pieces: int | None = None,
     seed: int = 0,
     progress: bool = True,
     audio: bool = False,
@@ -58,15 +60,19 @@ def run_demo(
     Notes (default): MIDI, WAV and piano-roll plots. ``temperature`` 0.8 with ``top_p`` 0.9
     gives about as many sounding keys per frame as the chorales have
     (``benchmarks/sampling_density.py``); at 1.0 the rolls come out twice as dense.
-    ``audio``: the chorales rendered to sound (60 of them, 16 kHz) as log-mel frames; each new
-    clip is written as WAV with its mel spectrogram and its waveform as PNG.
+    ``max_pieces`` trains on the first chorales only (a quick trial). ``audio``: the chorales
+    rendered to sound (60 of them, 16 kHz) as log-mel frames; each new clip is written as WAV
+    with its mel spectrogram and its waveform as PNG.
     """
     started = time.monotonic()
     length = length or (AUDIO_LENGTH if audio else NOTE_LENGTH)
     out_dir = Path(out_dir)
     if (out_dir / "run").exists():
         raise TunesmithError(f"{out_dir} already holds a demo run; choose another --out or remove it")
+    check_output_dir(out_dir)
     overrides = [f"train.max_minutes={minutes}"] if minutes is not None else []
+    if max_pieces is not None:
+        overrides.append(f"data.max_pieces={max_pieces}")
     config = load_config(demo_config_path(audio=audio), overrides)
     result = train(config, out_dir / "run", progress=progress)
     run = load_run(out_dir / "run")

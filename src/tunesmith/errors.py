@@ -29,3 +29,11 @@ class CheckpointError(TunesmithError):
 
 class DependencyError(TunesmithError, ImportError):
     """An optional dependency or external program is missing."""
+
+
+class OutputError(TunesmithError, OSError):
+    """A file or folder tunesmith must write cannot be written: read-only, a file in the way, disk full."""
+
+
+class TrainingError(TunesmithError):
+    """Training cannot go on: the loss or the validation score stopped being a finite number."""

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import ConfigError, DataError
 from .utils import atomic_write
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
@@ -73,16 +73,16 @@ def plot_piano_roll(
     Time runs along x (in steps named ``step_label``, or in seconds when ``seconds_per_step`` is
     given), MIDI pitch ``lowest_pitch .. lowest_pitch + K - 1`` along y, labelled at every C.
     ``onsets`` (``shape=(T, K)``, nonzero where a note starts) are drawn as markers, so repeated
-    notes on a held key stay visible. Returns ``out_png``; ValueError for wrong shapes or values.
+    notes on a held key stay visible. Returns ``out_png``; ConfigError for wrong shapes or values.
     """
     roll = _check_roll(roll, "roll")
     steps, keys = roll.shape
     if lowest_pitch < 0 or lowest_pitch + keys - 1 > 127:
-        raise ValueError(f"pitches {lowest_pitch}..{lowest_pitch + keys - 1} are outside MIDI's 0..127")
+        raise ConfigError(f"pitches {lowest_pitch}..{lowest_pitch + keys - 1} are outside MIDI's 0..127")
     if onsets is not None:
         onsets = _check_roll(onsets, "onsets")
         if onsets.shape != roll.shape:
-            raise ValueError(f"onsets must have the roll's shape=(T, K)={roll.shape}, got shape={onsets.shape}")
+            raise ConfigError(f"onsets must have the roll's shape=(T, K)={roll.shape}, got shape={onsets.shape}")
     dt = float(seconds_per_step) if seconds_per_step else 1.0
     fig = _figure((10, 5))
     ax = fig.add_subplot()
@@ -134,9 +134,9 @@ def _save(fig, out_png: Path) -> Path:
 def _check_roll(array: np.ndarray, name: str) -> np.ndarray:
     array = np.asarray(array, dtype=np.float32)
     if array.ndim != 2 or array.shape[1] == 0:
-        raise ValueError(f"{name} must have shape=(T, K) with K >= 1 keys, got shape={array.shape}")
+        raise ConfigError(f"{name} must have shape=(T, K) with K >= 1 keys, got shape={array.shape}")
     if array.size and (not np.isfinite(array).all() or array.min() < 0 or array.max() > 1):
-        raise ValueError(f"{name} values must lie in [0, 1]")
+        raise ConfigError(f"{name} values must lie in [0, 1]")
     return array
 
 

@@ -19,9 +19,9 @@ from .config import config_from_dict
 from .errors import CheckpointError, ConfigError, OutputError
 from .models import SequenceModel, model_from_spec
 from .representation import Representation, representation_from_spec
-from .sampling import sample_frames
+from .sampling import piece_name, sample_items
 from .training.checkpoint import load_checkpoint
-from .utils import atomic_write_text
+from .utils import atomic_write_text, check_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,11 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cp
         config_from_dict(config)  # still a valid config for this version of tunesmith
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: checkpoint description is unusable: {exc}") from exc
-    representation = representation_from_spec(payload["representation"])
-    model = model_from_spec(payload["model"])
+    try:
+        representation = representation_from_spec(payload["representation"])
+        model = model_from_spec(payload["model"])
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from exc
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
@@ -76,42 +79,6 @@ def load_run(run_dir: str | Path, *, checkpoint: str = "best", device: str = "cp
     if info.get("best_metric") == "nll":
         info["best_valid_nll"] = info.get("best_value")
     return Run(run_dir, model, representation, config, dict(payload.get("meta") or {}), info)
-
-
-def sample_items(
-    model: SequenceModel,
-    representation: Representation,
-    *,
-    num: int,
-    length: int,
-    temperature: float = 1.0,
-    top_p: float = 1.0,
-    primer: np.ndarray | None = None,
-    seed: int | None = None,
-    progress: bool = False,
-    **context: Any,
-) -> list[Any]:
-    """Sample ``num`` sequences of ``length`` new frames (after ``primer`` frames, if any) and
-    decode each with ``representation``: Pieces for notes, Clips for audio, named
-    ``piece-01``, ``piece-02``, ... ``context`` goes to ``decode`` (``qpm``, ``program``, ``shift``)."""
-    frames = sample_frames(
-        model,
-        num=num,
-        length=length,
-        temperature=temperature,
-        top_p=top_p,
-        primer=primer,
-        seed=seed,
-        repair=representation.repair,
-        start=representation.silence(),
-        progress=progress,
-    )
-    return [representation.decode(f, name=piece_name(i), **context) for i, f in enumerate(frames)]
-
-
-def piece_name(index: int) -> str:
-    """The name of the ``index``-th (from 0) generated piece or clip."""
-    return f"piece-{index + 1:02d}"
 
 
 def generate(
@@ -207,11 +174,13 @@ def write_pieces(
     ``settings`` (how they were made) goes to ``generation.yaml`` beside them. Items already in
     ``out_dir`` under the same names are kept unless ``overwrite``.
     """
-    out_dir = Path(out_dir)
+    out_dir = check_output_dir(out_dir)
     suffix = representation.output_suffixes()[0]
     clashes = [out_dir / f"{item.name}{suffix}" for item in items if (out_dir / f"{item.name}{suffix}").exists()]
     if clashes and not overwrite:
-        raise OutputError(f"{out_dir} already holds {clashes[0].name}; pass --overwrite to replace it or choose another --out")
+        raise OutputError(
+            f"{out_dir} already holds {clashes[0].name}; pass --overwrite to replace it or choose another --out"
+        )
     if settings is not None:
         atomic_write_text(out_dir / "generation.yaml", yaml.safe_dump(settings, sort_keys=False))
     return [

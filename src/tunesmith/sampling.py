@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -14,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .errors import ConfigError
 from .models import SequenceModel
+from .representation import Representation
 
 Repair = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -70,3 +72,39 @@ def sample_frames(
     model.train(was_training)
     new = np.stack(frames, axis=1)
     return np.concatenate([np.repeat(history[None], num, axis=0), new], axis=1).astype(np.float32)
+
+
+def sample_items(
+    model: SequenceModel,
+    representation: Representation,
+    *,
+    num: int,
+    length: int,
+    temperature: float = 1.0,
+    top_p: float = 1.0,
+    primer: np.ndarray | None = None,
+    seed: int | None = None,
+    progress: bool = False,
+    **context: Any,
+) -> list[Any]:
+    """Sample ``num`` sequences of ``length`` new frames (after ``primer`` frames, if any) and
+    decode each with ``representation``: Pieces for notes, Clips for audio, named
+    ``piece-01``, ``piece-02``, ... ``context`` goes to ``decode`` (``qpm``, ``program``, ``shift``)."""
+    frames = sample_frames(
+        model,
+        num=num,
+        length=length,
+        temperature=temperature,
+        top_p=top_p,
+        primer=primer,
+        seed=seed,
+        repair=representation.repair,
+        start=representation.silence(),
+        progress=progress,
+    )
+    return [representation.decode(f, name=piece_name(i), **context) for i, f in enumerate(frames)]
+
+
+def piece_name(index: int) -> str:
+    """The name of the ``index``-th (from 0) generated piece or clip."""
+    return f"piece-{index + 1:02d}"

@@ -7,8 +7,8 @@ registry and the representation registry can all use it without importing each o
 from __future__ import annotations
 
 import dataclasses
-import math
 import difflib
+import math
 import types
 import typing
 from typing import Any

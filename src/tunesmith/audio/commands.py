@@ -71,9 +71,9 @@ def plot_file(path: str | Path, out: str | Path, *, kind: str = "waveform", sr: 
     return plot_audio(path, out, kind=kind, sr=sr)
 
 
-def register(subparsers) -> None:
-    """Add the ``resynth`` and ``plot`` subcommands to ``subparsers`` (from ``add_subparsers``)."""
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+def register(subparsers, fmt: type[argparse.HelpFormatter] = argparse.ArgumentDefaultsHelpFormatter) -> None:
+    """Add the ``resynth`` and ``plot`` subcommands to ``subparsers`` (from ``add_subparsers``),
+    with help formatter ``fmt``."""
     p = subparsers.add_parser(
         "resynth",
         help="turn a recording into mel/MFCC/STFT frames and back into sound (Griffin-Lim)",

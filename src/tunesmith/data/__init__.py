@@ -1,7 +1,8 @@
 """Datasets: prepared once, cached, windowed, batched."""
 
 from .batches import sequence_batches, training_batches, window_starts, with_start
-from .prepare import AUDIO_CORPORA, BUILTIN_CORPORA, NOTE_CORPORA, SPLITS, PreparedData, prepare_data
+from .dataset import AUDIO_CORPORA, BUILTIN_CORPORA, NOTE_CORPORA, SPLITS, PreparedData
+from .prepare import prepare_data
 from .splits import melody_signature, split_by_melody, split_groups
 
 __all__ = [

@@ -29,7 +29,7 @@ from ..config import DataConfig
 from ..errors import DataError
 from ..representation import Representation, build_representation
 from ..utils import atomic_write, atomic_write_text, usable_cache_dir
-from .prepare import AUDIO_CORPORA, SPLITS, PreparedData, cache_key
+from .dataset import AUDIO_CORPORA, SPLITS, PreparedData, cache_key
 from .splits import split_by_melody, split_groups
 
 log = logging.getLogger(__name__)

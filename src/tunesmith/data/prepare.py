@@ -7,77 +7,23 @@ the representation, fitted on the training split. Notes are prepared here; audio
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import statistics
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .. import __version__
 from ..config import DataConfig
 from ..errors import ConfigError, DataError
 from ..music import Piece
 from ..representation import Representation, build_representation
 from ..utils import atomic_write, usable_cache_dir
+from .dataset import AUDIO_CORPORA, BENCHMARK_SUFFIXES, BUILTIN_CORPORA, NOTE_CORPORA, SPLITS, PreparedData, cache_key
 from .splits import split_by_melody
 
 log = logging.getLogger(__name__)
-
-SPLITS = ("train", "valid", "test")
-NOTE_CORPORA = ("bach-chorales",)
-AUDIO_CORPORA = ("bach-chorales-audio",)
-BUILTIN_CORPORA = NOTE_CORPORA + AUDIO_CORPORA
-BENCHMARK_SUFFIXES = (".mat", ".pickle", ".pkl")
-CACHE_FORMAT = 2
-
-
-@dataclass
-class PreparedData:
-    """Frames per split, ready for batching.
-
-    representation: the representation, fitted on the training split (its ``state``).
-    splits: split name -> list of frame arrays ``shape=(T, representation.n_features)``
-        (uint8 piano rolls, or float32 normalized spectral frames, possibly memory-mapped).
-    names: split name -> piece or clip names, aligned with ``splits``.
-    qpm: typical tempo of the source, used when generated piano-roll frames become MIDI.
-    skipped: ``(file, reason)`` for every input that could not be used.
-    """
-
-    representation: Representation
-    splits: dict[str, list[np.ndarray]]
-    names: dict[str, list[str]]
-    qpm: float = 120.0
-    skipped: list[tuple[str, str]] = field(default_factory=list)
-
-    def frame_count(self, split: str) -> int:
-        return sum(len(x) for x in self.splits[split])
-
-    def summary(self) -> str:
-        """One line per split, then every skipped input with its reason."""
-        parts = [f"{s}: {len(self.splits[s])} pieces / {self.frame_count(s)} frames" for s in SPLITS]
-        lines = ["; ".join(parts)]
-        if self.skipped:
-            lines.append(f"skipped {len(self.skipped)} inputs:")
-            lines += [f"  {file}: {reason}" for file, reason in self.skipped]
-        return "\n".join(lines)
-
-    def marginal(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per-feature mean and standard deviation of the training frames, ``shape=(D,)`` each
-        (streamed, so memory-mapped frames are not loaded at once)."""
-        width = self.representation.n_features
-        total, squares, count = np.zeros(width), np.zeros(width), 0
-        for frames in self.splits["train"]:
-            for begin in range(0, len(frames), 65536):
-                chunk = np.asarray(frames[begin : begin + 65536], dtype=np.float64)
-                total += chunk.sum(0)
-                squares += (chunk * chunk).sum(0)
-                count += len(chunk)
-        mean = total / max(count, 1)
-        return mean, np.sqrt(np.maximum(squares / max(count, 1) - mean * mean, 0.0))
 
 
 def prepare_data(
@@ -145,9 +91,13 @@ def _prepare_notes(data: DataConfig, rep: Representation, *, progress: bool) -> 
 
 
 def _short_enough(piece: Piece, max_seconds: float, skipped: list[tuple[str, str]]) -> bool:
-    seconds = piece.tempo_map().to_seconds(piece.end)
-    if seconds > max_seconds:
-        skipped.append((piece.source or piece.name, f"lasts {seconds:.0f} s, over data.max_seconds={max_seconds:g}"))
+    """False (and the piece listed as skipped) when it is longer than ``data.max_seconds``."""
+    from ..io import check_length
+
+    try:
+        check_length(piece, piece.source or piece.name, max_seconds=max_seconds)
+    except DataError as exc:
+        skipped.append((exc.path, exc.reason))
         return False
     return True
 
@@ -199,36 +149,6 @@ def _prepare_benchmark(path: Path, data: DataConfig, rep: Representation) -> Pre
         splits = {s: seqs[: data.max_pieces] for s, seqs in splits.items()}
     names = {s: [f"{path.stem}-{s}-{i}" for i in range(len(splits[s]))] for s in SPLITS}
     return PreparedData(rep, splits, names, 120.0, [])
-
-
-def source_fingerprint(source: str) -> object:
-    """What identifies the data behind ``source``: corpus version, or file names, sizes, times."""
-    path = Path(source).expanduser()
-    if source in BUILTIN_CORPORA:
-        import music21
-
-        return [source, music21.__version__]
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        return [str(path.resolve())] + [
-            [str(p.relative_to(path)), p.stat().st_size, p.stat().st_mtime_ns] for p in files
-        ]
-    if path.is_file():
-        return [str(path.resolve()), path.stat().st_size, path.stat().st_mtime_ns]
-    return source
-
-
-def cache_key(data: DataConfig, rep: Representation, **extra: object) -> str:
-    """A short hash of everything the prepared frames depend on."""
-    recipe = {
-        "format": CACHE_FORMAT,
-        "version": __version__,
-        "source": source_fingerprint(data.source),
-        "representation": [rep.name, rep.spec()["params"]],
-        "split": [data.valid_fraction, data.test_fraction, data.max_pieces, data.max_seconds],
-        **extra,
-    }
-    return hashlib.sha1(json.dumps(recipe, sort_keys=True, default=str).encode()).hexdigest()[:20]
 
 
 def _save_cache(path: Path, prepared: PreparedData) -> None:

@@ -9,6 +9,7 @@ Pickles are loaded without resolving a single global, so they cannot run code.
 
 from __future__ import annotations
 
+import os
 import pickle
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -16,6 +17,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from tunesmith.errors import DataError
+from tunesmith.utils import die_with_parent, one_line
 
 SPLITS = ("train", "valid", "test")
 N_KEYS = 88
@@ -51,14 +53,29 @@ def read_benchmark(path: str | Path) -> dict[str, list[np.ndarray]]:
 
 
 def _read_mat(path: Path) -> dict[str, list[np.ndarray]]:
-    """The ``.mat`` layout: ``<split>data`` cell arrays of (T, 88) arrays."""
-    from scipy.io import loadmat
+    """The ``.mat`` layout: ``<split>data`` cell arrays of (T, 88) arrays.
+
+    scipy's reader runs in a child process: some corrupt files crash its C code (a
+    segmentation fault), which would otherwise end the whole program.
+    """
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     try:
-        data = loadmat(path)
+        with ProcessPoolExecutor(1, initializer=die_with_parent, initargs=(os.getpid(),)) as child:
+            data = child.submit(_load_mat, str(path)).result()
+    except BrokenProcessPool:
+        raise DataError(path, "not a readable .mat file: scipy crashed reading it (a corrupt file)") from None
     except Exception as exc:  # scipy raises ValueError, TypeError, NotImplementedError, ...
-        raise DataError(path, f"not a readable .mat file: {type(exc).__name__}: {exc}") from exc
+        raise DataError(path, f"not a readable .mat file: {type(exc).__name__}: {one_line(str(exc))}") from exc
     return {split: _mat_split(path, data, split) for split in SPLITS}
+
+
+def _load_mat(path: str) -> dict[str, Any]:
+    """``scipy.io.loadmat(path)`` without its ``__header__`` entries (run in a child process)."""
+    from scipy.io import loadmat
+
+    return {name: value for name, value in loadmat(path).items() if not name.startswith("__")}
 
 
 def _mat_split(path: Path, data: dict[str, Any], split: str) -> list[np.ndarray]:
@@ -117,7 +134,7 @@ def _read_pickle(path: Path) -> dict[str, list[np.ndarray]]:
     except DataError:
         raise
     except Exception as exc:  # UnpicklingError, EOFError, ValueError, MemoryError, ...
-        raise DataError(path, f"not a readable pickle: {type(exc).__name__}: {exc}") from exc
+        raise DataError(path, f"not a readable pickle: {type(exc).__name__}: {one_line(str(exc))}") from exc
     if not isinstance(data, dict):
         raise DataError(path, f"expected a dict with keys {', '.join(SPLITS)}, got {type(data).__name__}")
     return {split: _pickle_split(path, data, split) for split in SPLITS}

@@ -7,9 +7,8 @@ returns a score labelled "quarter" whose times are still ticks, so it is not use
 
 from __future__ import annotations
 
+import logging
 import math
-import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,16 @@ import symusic
 
 from tunesmith.errors import DataError
 from tunesmith.music import Note, Piece, Tempo, Track
+from tunesmith.utils import atomic_write, one_line
+
+log = logging.getLogger("tunesmith.io")
 
 RESOLUTION = 480
 """Ticks per quarter note of the files :func:`write_midi` writes."""
+MAX_TICK = 2**31 - 1
+"""The last tick a MIDI file written here can hold."""
+MAX_NOTES = 1_000_000
+"""Files with more notes are refused before their notes become Python objects."""
 
 
 def read_midi(path: str | Path) -> Piece:
@@ -27,11 +33,14 @@ def read_midi(path: str | Path) -> Piece:
 
     One :class:`Track` per symusic track (``program``, ``is_drum``, ``name``); note
     ``time`` and ``duration`` in quarter notes; notes of zero length are dropped. Tempo
-    changes become :class:`Tempo` entries (consecutive equal tempos merged); a file without
-    any keeps the default 120 qpm. The piece is named after the file stem.
+    changes become :class:`Tempo` entries (consecutive equal tempos merged); tempos that are
+    not a positive finite number (a tempo event of 0 microseconds per quarter) are dropped
+    with a warning, and a file left without any keeps the default 120 qpm. The piece is
+    named after the file stem.
 
     Raises:
-        DataError: the file cannot be read or symusic rejects it.
+        DataError: the file cannot be read, symusic rejects it, or it holds more than
+            :data:`MAX_NOTES` notes.
     """
     path = Path(path)
     try:
@@ -39,33 +48,42 @@ def read_midi(path: str | Path) -> Piece:
     except OSError as exc:
         raise DataError(path, f"cannot read file: {exc.strerror or exc}") from exc
     except Exception as exc:  # symusic raises RuntimeError/ValueError on corrupt data
-        raise DataError(path, f"not a valid MIDI file: {exc}") from exc
+        raise DataError(path, f"not a valid MIDI file: {one_line(str(exc))}") from exc
     tpq = score.ticks_per_quarter
     if tpq <= 0:
         raise DataError(path, f"invalid ticks per quarter note: {tpq}")
+    if score.note_num() > MAX_NOTES:
+        raise DataError(path, f"{score.note_num():,} notes, over the limit of {MAX_NOTES:,}")
     piece = Piece(tracks=[_track_from_symusic(t, tpq) for t in score.tracks], name=path.stem, source=str(path))
-    tempos = _tempos_from_symusic(score.tempos, tpq)
+    tempos = _tempos_from_symusic(score.tempos, tpq, path)
     if tempos:
         piece.tempos = tempos
     return piece
 
 
 def _track_from_symusic(track, tpq: int) -> Track:
-    """Convert one symusic tick-based track, dropping notes of zero or negative length."""
+    """Convert one symusic tick-based track, dropping notes of zero or negative length and notes
+    outside MIDI's pitches 0..127; velocities are clipped to 1..127."""
     arrays = track.notes.numpy()
-    keep = arrays["duration"] > 0
+    keep = (arrays["duration"] > 0) & (arrays["pitch"] >= 0) & (arrays["pitch"] <= 127)  # corrupt bytes can give -1
     times = arrays["time"][keep] / tpq
     durations = arrays["duration"][keep] / tpq
     pitches = arrays["pitch"][keep].astype(np.int64)
-    velocities = arrays["velocity"][keep].astype(np.int64)
+    velocities = np.clip(arrays["velocity"][keep].astype(np.int64), 1, 127)
     notes = [Note(float(t), int(p), float(d), int(v)) for t, p, d, v in zip(times, pitches, durations, velocities)]
     return Track(notes=notes, program=int(track.program), is_drum=bool(track.is_drum), name=str(track.name))
 
 
-def _tempos_from_symusic(tempos, tpq: int) -> list[Tempo]:
-    """Tempo changes in quarter notes; a later change at the same time wins, repeats merge."""
+def _tempos_from_symusic(tempos, tpq: int, path: Path) -> list[Tempo]:
+    """Tempo changes in quarter notes; a later change at the same time wins, repeats merge.
+
+    Tempos that are not positive and finite are dropped with one warning per file.
+    """
+    bad = [float(t.qpm) for t in tempos if not (math.isfinite(t.qpm) and t.qpm > 0)]
+    if bad:
+        log.warning("%s: ignoring %d invalid tempo(s) (%s qpm)", path, len(bad), ", ".join(f"{q:g}" for q in bad[:3]))
     result: list[Tempo] = []
-    for tempo in sorted(tempos, key=lambda t: t.time):
+    for tempo in sorted((t for t in tempos if math.isfinite(t.qpm) and t.qpm > 0), key=lambda t: t.time):
         change = Tempo(tempo.time / tpq, float(tempo.qpm))
         if result and result[-1].time == change.time:
             result.pop()
@@ -88,10 +106,8 @@ def write_midi(piece: Piece, path: str | Path) -> Path:
         DataError: a pitch or program outside 0..127, or a tempo that is not positive.
     """
     path = Path(path)
-    data = _to_symusic(piece, path).dumps_midi()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(path, bytes(data))
-    return path
+    data = bytes(_to_symusic(piece, path).dumps_midi())
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
 
 
 def _to_symusic(piece: Piece, path: Path):
@@ -100,6 +116,8 @@ def _to_symusic(piece: Piece, path: Path):
     for tempo in sorted(piece.tempos, key=lambda t: t.time):
         if not (math.isfinite(tempo.qpm) and tempo.qpm > 0):
             raise DataError(path, f"tempo must be positive, got {tempo.qpm} qpm")
+        if not 0 <= tempo.time <= MAX_TICK / RESOLUTION:
+            raise DataError(path, f"tempo change at time {tempo.time} is outside what MIDI can hold")
         score.tempos.append(symusic.Tempo(_ticks(tempo.time), qpm=float(tempo.qpm)))
     for track in piece.tracks:
         score.tracks.append(_track_to_symusic(track, path))
@@ -114,6 +132,8 @@ def _track_to_symusic(track: Track, path: Path):
     for note in track.notes:
         if not 0 <= note.pitch <= 127:
             raise DataError(path, f"pitch {note.pitch} at time {note.time} is not in 0..127")
+        if not (0 <= note.time and 0 <= note.time + note.duration <= MAX_TICK / RESOLUTION):
+            raise DataError(path, f"note at time {note.time} lasting {note.duration} is outside what MIDI can hold")
         velocity = min(max(int(note.velocity), 1), 127)
         duration = max(_ticks(note.duration), 1)
         out.notes.append(symusic.Note(_ticks(note.time), duration, int(note.pitch), velocity))
@@ -123,17 +143,3 @@ def _track_to_symusic(track: Track, path: Path):
 def _ticks(quarters: float) -> int:
     """Quarter notes to the nearest tick at :data:`RESOLUTION` (never negative)."""
     return max(int(round(quarters * RESOLUTION)), 0)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a new temporary file beside ``path``, then rename it over ``path``."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "xb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

@@ -7,13 +7,18 @@ pickle in a shared temporary folder and loads that pickle back on the next parse
 
 from __future__ import annotations
 
+import signal
+import threading
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 from tunesmith.errors import DataError
 from tunesmith.music import Note, Piece, Tempo, Track
+from tunesmith.utils import one_line
 
 SCORE_FORMATS = {".xml": "musicxml", ".mxl": "musicxml", ".musicxml": "musicxml", ".abc": "abc"}
 """Suffix -> music21 format name of the score files :func:`read_score` accepts."""
@@ -22,6 +27,9 @@ _CORPUS_FORMATS = {**SCORE_FORMATS, ".krn": "humdrum"}
 DEFAULT_VELOCITY = 80
 CORPORA = ("bach-chorales",)
 """Names :func:`read_corpus` and :func:`corpus_paths` accept."""
+MAX_PARSE_SECONDS = 60.0
+"""A file music21 takes longer to parse and convert is refused (where a timer can interrupt the
+parser: in the main thread of a process, which includes reader worker processes)."""
 
 
 def read_score(path: str | Path) -> Piece:
@@ -32,7 +40,8 @@ def read_score(path: str | Path) -> Piece:
     that holds several tunes yields its first tune.
 
     Raises:
-        DataError: unsupported suffix, missing file, or music21 cannot parse the file.
+        DataError: unsupported suffix, missing file, music21 cannot parse the file, or it
+            takes longer than :data:`MAX_PARSE_SECONDS`.
     """
     path = Path(path)
     fmt = _CORPUS_FORMATS.get(path.suffix.lower())
@@ -43,9 +52,54 @@ def read_score(path: str | Path) -> Piece:
     if not path.is_file():
         raise DataError(path, "file not found")
     try:
-        return piece_from_stream(_parse(path, fmt), path.stem, str(path))
+        with _time_limit(MAX_PARSE_SECONDS):
+            return piece_from_stream(_parse(path, fmt), path.stem, str(path))
+    except _TimeUp:
+        raise DataError(path, f"music21 took over {MAX_PARSE_SECONDS:g} s to parse it; gave up") from None
     except Exception as exc:  # music21 raises many unrelated types on bad input
-        raise DataError(path, f"cannot parse {fmt} file: {type(exc).__name__}: {exc}") from exc
+        raise DataError(path, f"cannot parse {fmt} file: {type(exc).__name__}: {one_line(str(exc))}") from exc
+
+
+class _TimeUp(BaseException):
+    """Raised by the timer of :func:`_time_limit`; a BaseException, so music21's broad
+    ``except Exception`` handlers cannot swallow it."""
+
+
+@contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_TimeUp` in the body after ``seconds``, and again every 50 ms until it
+    ends (a raise inside a garbage-collector callback or ``__del__`` is swallowed by Python).
+
+    Uses the SIGALRM timer, so it works in the main thread only, and only when no other timer
+    is running; elsewhere the body runs without a limit.
+    """
+    usable = (
+        hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and seconds > 0
+        and signal.getitimer(signal.ITIMER_REAL)[0] == 0
+    )
+    if not usable:
+        yield
+        return
+    running = [True]
+
+    def time_up(signum: int, frame: Any) -> None:
+        if running[0]:
+            raise _TimeUp
+
+    previous = signal.signal(signal.SIGALRM, time_up)
+    try:
+        signal.setitimer(signal.ITIMER_REAL, seconds, 0.05)
+        yield
+    finally:  # nested, so that a late alarm cannot skip the clean-up
+        try:
+            running[0] = False
+        finally:
+            try:
+                signal.setitimer(signal.ITIMER_REAL, 0)
+            finally:
+                signal.signal(signal.SIGALRM, previous)
 
 
 def _parse(path: Path, fmt: str) -> Any:

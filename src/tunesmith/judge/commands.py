@@ -9,7 +9,9 @@ from pathlib import Path
 from tunesmith.errors import TunesmithError
 
 
-def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+def register(
+    subparsers: argparse._SubParsersAction, fmt: type[argparse.HelpFormatter] = argparse.ArgumentDefaultsHelpFormatter
+) -> argparse.ArgumentParser:
     """Add ``compare REAL GENERATED --out DIR [--train TRAIN] [--json]`` to ``subparsers``."""
     p = subparsers.add_parser(
         "compare",
@@ -19,14 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
             "pieces or WAV/FLAC/OGG/MP3 recordings. Writes compare.json, summary.md and one PNG per "
             "statistic to --out."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=fmt,
     )
     p.add_argument("real", type=Path, help="folder (searched recursively) or file of real music")
     p.add_argument("generated", type=Path, help="folder (searched recursively) or file of generated music")
     p.add_argument("--out", type=Path, required=True, help="folder to write compare.json, summary.md and plots to")
-    p.add_argument(
-        "--train", type=Path, default=None, help="training music folder: report passages copied from it"
-    )
+    p.add_argument("--train", type=Path, default=None, help="training music folder: report passages copied from it")
     p.add_argument(
         "--kind", choices=("auto", "symbolic", "audio"), default="auto", help="what the files hold; auto: by suffix"
     )

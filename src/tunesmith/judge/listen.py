@@ -28,12 +28,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from ..audio.io import AUDIO_SUFFIXES
 from ..errors import ConfigError, DataError
 from ..utils import atomic_write
 
 log = logging.getLogger(__name__)
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 MIDI_SUFFIXES = (".mid", ".midi")
 SETS = ("real", "generated")
 PEAK = 10 ** (-1 / 20)  # every clip peaks at -1 dBFS
@@ -246,8 +246,10 @@ def summarize(db: str | Path, *, confidence: float = 0.95) -> dict:
         mos_ci = None
         if len(ratings) >= 2:
             sem = stats.sem(ratings)
-            lo, hi = (ratings.mean(), ratings.mean()) if sem == 0 else stats.t.interval(
-                confidence, len(ratings) - 1, loc=ratings.mean(), scale=sem
+            lo, hi = (
+                (ratings.mean(), ratings.mean())
+                if sem == 0
+                else stats.t.interval(confidence, len(ratings) - 1, loc=ratings.mean(), scale=sem)
             )
             mos_ci = [float(lo), float(hi)]
         rate_ci = None
@@ -433,8 +435,12 @@ class ListeningHandler(BaseHTTPRequestHandler):
             except ValueError:
                 start, end = 0, len(data) - 1
             if not 0 <= start <= end < len(data):
-                return self._send(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", "audio/wav",
-                                  {"Content-Range": f"bytes */{len(data)}"})
+                return self._send(
+                    HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE,
+                    b"",
+                    "audio/wav",
+                    {"Content-Range": f"bytes */{len(data)}"},
+                )
             headers = {"Accept-Ranges": "bytes", "Content-Range": f"bytes {start}-{end}/{len(data)}"}
             return self._send(HTTPStatus.PARTIAL_CONTENT, data[start : end + 1], "audio/wav", headers)
         self._send(HTTPStatus.OK, data, "audio/wav", {"Accept-Ranges": "bytes"})

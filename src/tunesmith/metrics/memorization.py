@@ -14,6 +14,7 @@ in its own length. 350 chorales take well under a second.
 from __future__ import annotations
 
 from collections.abc import Sequence
+
 from tunesmith.music import Piece
 
 __all__ = ["MelodyIndex", "longest_copied_passage", "melody_tokens", "memorization"]
@@ -39,9 +40,7 @@ def melody_tokens(piece: Piece) -> tuple[list[Token], list[float]]:
             if tick not in top or n.pitch > top[tick][1]:
                 top[tick] = (n.time, n.pitch)
     line = [top[t] for t in sorted(top)]
-    tokens = [
-        (b[1] - a[1], round((b[0] - a[0]) * TICKS_PER_BEAT)) for a, b in zip(line, line[1:])
-    ]
+    tokens = [(b[1] - a[1], round((b[0] - a[0]) * TICKS_PER_BEAT)) for a, b in zip(line, line[1:])]
     return tokens, [t for t, _ in line]
 
 

@@ -29,8 +29,7 @@ def _pair(reference: np.ndarray, estimate: np.ndarray) -> tuple[np.ndarray, np.n
     est = np.asarray(estimate, dtype=np.float64)
     if ref.shape != est.shape:
         raise TunesmithError(
-            f"reference shape {ref.shape} differs from estimate shape {est.shape}; "
-            "trim or pad them to one length first"
+            f"reference shape {ref.shape} differs from estimate shape {est.shape}; trim or pad them to one length first"
         )
     if ref.size == 0:
         raise TunesmithError("reference and estimate are empty; pass at least one value")

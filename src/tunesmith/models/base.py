@@ -58,7 +58,9 @@ class SequenceModel(nn.Module):
         self.config = config
         self.n_features = n_features
         head = getattr(config, "head", "bernoulli")
-        self.head: Head = make_head("bernoulli" if head == "auto" else head, n_features, getattr(config, "components", 1))
+        self.head: Head = make_head(
+            "bernoulli" if head == "auto" else head, n_features, getattr(config, "components", 1)
+        )
 
     @property
     def binary(self) -> bool:

@@ -28,9 +28,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..config import TrainConfig
-from ..schema import build_dataclass
 from ..errors import ConfigError
+from ..schema import build_dataclass
+from ..sections import TrainConfig
 from .base import Batch, SequenceModel
 from .rnn import GRU, LSTM, RNN
 from .tcn import TCN

@@ -21,9 +21,7 @@ from .pianoroll import (
 )
 from .spectral import MFCC, STFT, Mel
 
-REPRESENTATIONS: dict[str, type[Representation]] = {
-    cls.name: cls for cls in (PianoRollRepresentation, Mel, MFCC, STFT)
-}
+REPRESENTATIONS: dict[str, type[Representation]] = {cls.name: cls for cls in (PianoRollRepresentation, Mel, MFCC, STFT)}
 DEFAULT = "pianoroll"
 
 

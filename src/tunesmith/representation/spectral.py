@@ -60,9 +60,7 @@ class STFTConfig:
         if self.win_length is not None and not 1 <= self.win_length <= self.n_fft:
             raise ConfigError(f"representation.win_length must be in [1, n_fft], got {self.win_length}")
         if self.floor_db >= 0 or self.n_iter < 1 or not 0 <= self.momentum < 1 or self.gain_db < 0:
-            raise ConfigError(
-                "representation.floor_db must be < 0, n_iter >= 1, momentum in [0, 1) and gain_db >= 0"
-            )
+            raise ConfigError("representation.floor_db must be < 0, n_iter >= 1, momentum in [0, 1) and gain_db >= 0")
 
 
 @dataclass
@@ -249,7 +247,12 @@ class Mel(SpectralRepresentation):
 
         c = self.config
         return mel_to_audio(
-            _from_db(np.maximum(mel_db, c.floor_db)), sr=sr, **self._griffin_lim_options(), fmin=c.fmin, fmax=c.fmax, power=2.0
+            _from_db(np.maximum(mel_db, c.floor_db)),
+            sr=sr,
+            **self._griffin_lim_options(),
+            fmin=c.fmin,
+            fmax=c.fmax,
+            power=2.0,
         )
 
     def _db(self, samples: np.ndarray, sr: int) -> np.ndarray:

@@ -8,10 +8,15 @@ share of the windows under DistributedDataParallel, and only rank 0 writes files
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from ..errors import ConfigError
+
+DEVICE_PATTERN = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
 
 
 @dataclass
@@ -48,17 +53,45 @@ class DistContext:
         return self.sum(float(flag))[0] > 0
 
 
-def pick_device(name: str) -> torch.device:
-    """``"auto"`` -> CUDA if available, else CPU; otherwise the named device."""
+def resolve_device(name: str, *, what: str = "train.device") -> torch.device:
+    """The torch device a name stands for, checked against this machine and this PyTorch.
+
+    ``"auto"``: CUDA if available, else CPU. ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``:
+    that device, if this PyTorch can use it. ``what`` names the setting in messages
+    (``train.device``, ``--device``).
+
+    Raises:
+        ConfigError: one line: a name that is not a device (``gpu0``, ``cuda:abc``), or a
+            device this PyTorch or machine does not have, with what to use instead.
+    """
+    name = str(name).strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    match = DEVICE_PATTERN.fullmatch(name)
+    if match is None:
+        raise ConfigError(f"{what}={name!r} is not a device: use auto, cpu, cuda, cuda:N or mps")
+    kind, index = match.group(1), match.group(2)
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            why = "this PyTorch has no CUDA" if torch.version.cuda is None else "no CUDA device is visible"
+            raise ConfigError(f"{what}={name} but {why}: use cpu or auto")
+        count = torch.cuda.device_count()
+        if index is not None and int(index) >= count:
+            raise ConfigError(f"{what}={name} but there are only {count} CUDA device(s): use cuda:0..cuda:{count - 1}")
+    if kind == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
+        raise ConfigError(f"{what}={name} but this PyTorch has no MPS (Apple GPU) support here: use cpu or auto")
     return torch.device(name)
+
+
+def pick_device(name: str) -> torch.device:
+    """``"auto"`` -> CUDA if available, else CPU; otherwise the named device (see :func:`resolve_device`)."""
+    return resolve_device(name)
 
 
 def init_distributed(device_name: str = "auto") -> DistContext:
     """Join the process group that torchrun describes in the environment, if any."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    device = pick_device(device_name)
+    device = resolve_device(device_name)
     if world_size <= 1:
         return DistContext(0, 1, device)
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))

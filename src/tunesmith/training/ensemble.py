@@ -19,13 +19,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import ExperimentConfig, TrainConfig, save_config
+from ..config import ExperimentConfig, save_config
 from ..data import prepare_data, sequence_batches
 from ..errors import CheckpointError
 from ..models import build_model
 from ..models.base import next_frame
 from ..models.ensemble import Ensemble, model_options, pool_logits
 from ..schema import build_dataclass
+from ..sections import TrainConfig
 from .checkpoint import checkpoint_payload, load_checkpoint, save_checkpoint
 from .distributed import init_distributed, shutdown_distributed
 from .trainer import TrainResult, train_run

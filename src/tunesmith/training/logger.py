@@ -50,6 +50,17 @@ class RunLogger:
                 self.writer.add_scalar(f"epoch/{key}", value, row["epoch"])
         self.writer.flush()
 
+    def add_to_last_row(self, values: dict[str, float]) -> None:
+        """Add columns to the latest epoch's row (numbers measured after it was written)."""
+        if not self.enabled:
+            return
+        rows = self._rows()
+        if rows:
+            rows[-1].update(values)
+            self._write(rows)
+            for key, value in values.items():
+                self.writer.add_scalar(key, value, int(float(rows[-1]["epoch"])))
+
     def image(self, tag: str, image, epoch: int) -> None:
         """An image ``shape=(H, W, 3)`` uint8 (e.g. a piano roll or spectrogram of a sample)."""
         if self.writer is not None:
@@ -84,4 +95,3 @@ class RunLogger:
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
-

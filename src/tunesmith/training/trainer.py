@@ -85,7 +85,7 @@ def train_run(
     Works the same in one process or under ``torchrun`` (see ``training.distributed``).
     """
     run_dir = Path(out_dir)
-    last_path, best_path = run_dir / "checkpoints" / "last.pt", run_dir / "checkpoints" / "best.pt"
+    last_path = run_dir / "checkpoints" / "last.pt"
     if last_path.exists() and not resume:
         raise CheckpointError(
             f"{run_dir} already holds a trained run; pass --resume to continue it or choose a new --out"
@@ -226,7 +226,9 @@ class _Run:
                 torch.as_tensor(std, dtype=torch.float32, device=ctx.device),
             )
         several = len(self.optimizers) > 1  # two players: each step uses a part of the weights
-        call = DistributedDataParallel(_Call(model), find_unused_parameters=several) if ctx.distributed else _Call(model)
+        call = (
+            DistributedDataParallel(_Call(model), find_unused_parameters=several) if ctx.distributed else _Call(model)
+        )
         self.call = lambda method, batch: call(method, batch)
         self.logger = RunLogger(self.run_dir, enabled=ctx.is_main)
         if ctx.is_main:
@@ -257,9 +259,15 @@ class _Run:
         checkpoint = load_checkpoint(self.last_path, map_location=self.ctx.device)
         model, path = self.model, self.last_path
         saved, wanted = checkpoint["representation"], self.rep.spec()
-        changes = _changes("representation", {"name": saved["name"], **saved["params"]}, {"name": wanted["name"], **wanted["params"]})
+        changes = _changes(
+            "representation", {"name": saved["name"], **saved["params"]}, {"name": wanted["name"], **wanted["params"]}
+        )
         spec = model.spec()
-        changes += _changes("model", {"name": checkpoint["model"]["name"], **checkpoint["model"]["params"]}, {"name": spec["name"], **spec["params"]})
+        changes += _changes(
+            "model",
+            {"name": checkpoint["model"]["name"], **checkpoint["model"]["params"]},
+            {"name": spec["name"], **spec["params"]},
+        )
         if changes or checkpoint["model"] != spec:
             raise CheckpointError(
                 f"{path}: cannot resume: the config changed {'; '.join(changes) or 'the frame width'} since this run "
@@ -329,7 +337,9 @@ class _Run:
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith(("train_", "valid_")))
                 log.info("epoch %d: %s%s", epoch, shown, " (best)" if improved else "")
                 if tc.sample_every and epoch % tc.sample_every == 0:
-                    self._write_samples(epoch)
+                    quality = self._write_samples(epoch)
+                    if quality:
+                        self.logger.add_to_last_row(quality)
             if tc.patience and state["bad_epochs"] >= tc.patience:
                 return "early stopping"
             if ctx.any(bool(tc.max_minutes) and state["seconds"] >= tc.max_minutes * 60):
@@ -408,9 +418,11 @@ class _Run:
             save_checkpoint(self.best_path, payload)
         save_checkpoint(self.last_path, payload)
 
-    def _write_samples(self, epoch: int) -> None:
-        """A few samples of the current weights in ``samples/epoch-NNN`` (and TensorBoard)."""
-        from ..run import sample_items
+    def _write_samples(self, epoch: int) -> dict[str, float]:
+        """A few samples of the current weights in ``samples/epoch-NNN`` (and TensorBoard), and
+        their comparison with validation music: ``quality/<metric>`` numbers for the metrics
+        file, so a run's generation quality can be followed epoch by epoch (and a collapse seen)."""
+        from ..sampling import sample_items
 
         tc = self.config.train
         try:
@@ -429,8 +441,29 @@ class _Run:
                     self.logger.image(f"samples/{item.name}", _png(files["plot"]), epoch)
                 if self.rep.domain == "audio":
                     self.logger.audio(f"samples/{item.name}", torch.as_tensor(item.samples), epoch, item.sr)
+            return self._quality(items)
         except Exception as exc:  # a sample must never cost a training run
             log.warning("could not write samples for epoch %d: %s", epoch, exc)
+            return {}
+
+    def _quality(self, items: list[Any]) -> dict[str, float]:
+        """The judge's comparison of ``items`` with as many validation pieces or windows."""
+        from ..judge import compare_items
+
+        length = self.config.train.sample_length
+        real = []
+        for index, frames in enumerate(self.valid[: max(len(items), 8)]):
+            decoded = self.rep.decode(np.asarray(frames[:length]), name=f"valid-{index}", qpm=self.data.qpm)
+            real.append(decoded)
+        if len(real) < 2 or len(items) < 2:
+            return {}
+        kind = "symbolic" if self.rep.domain == "notes" else "audio"
+        result = compare_items(real, items, kind=kind, seed=self.config.train.seed, n_boot=10)
+        return {
+            "quality/two_sample_accuracy": result["two_sample_accuracy"]["accuracy"],
+            "quality/mean_overlap": result["mean_overlap"],
+            "quality/frechet_distance": result["frechet_distance"]["value"],
+        }
 
 
 def _png(path: Path) -> np.ndarray:
