@@ -74,6 +74,8 @@ def test_models_lists_every_family(capsys) -> None:
     out = capsys.readouterr().out
     for name in ("rnn", "gru", "lstm"):
         assert any(line.startswith(name) for line in out.splitlines())
+    for name in ("pianoroll", "mel", "mfcc", "stft", "gaussian, laplace, mixture"):
+        assert name in out
 
 
 @pytest.mark.parametrize(

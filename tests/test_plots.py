@@ -107,3 +107,16 @@ def test_plot_replaces_existing_file_atomically(tmp_path):
     plot_piano_roll(np.eye(8), png, lowest_pitch=60)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert [p.name for p in tmp_path.iterdir()] == ["roll.png"]
+
+
+def test_loss_curves_plot_whatever_columns_arrive(tmp_path):
+    """A model with other named numbers (a GAN's two players, say) gets its own curves."""
+    csv = tmp_path / "metrics.csv"
+    csv.write_text(
+        "epoch,step,train_loss_g,train_loss_d,valid_accuracy,quality/mean_overlap\n"
+        "1,10,0.9,0.7,0.8,0.5\n2,20,0.8,0.69,0.6,\n3,30,0.85,0.71,0.55,0.7\n"
+    )
+    image = read_png(plot_loss_curves(csv, tmp_path / "gan.png", best="valid_accuracy"))
+    assert image[..., :3].std() > 0.05
+    plain = read_png(plot_loss_curves(csv, tmp_path / "default.png"))  # marks the first valid_ column
+    assert plain.shape == image.shape

@@ -217,3 +217,18 @@ def test_flatten_nests_and_writes_intervals() -> None:
     value = {"acc": {"accuracy": 0.5, "ci": [0.25, 0.75]}, "vec": {"mean": [1.0, 2.0, 3.0]}, "verdict": "close"}
     flat = {"acc.accuracy": 0.5, "acc.ci": "[0.25, 0.75]", "vec.mean": "vector[3]", "verdict": "close"}
     assert flatten(value) == flat
+
+
+def test_without_real_music_the_run_s_own_held_out_pieces_are_compared(tmp_path: Path, monkeypatch) -> None:
+    from tunesmith.config import load_config
+    from tunesmith.training import train
+
+    monkeypatch.setenv("TUNESMITH_CACHE", str(tmp_path / "cache"))
+    calls = fake_compare(monkeypatch)
+    for seed in range(10):
+        write_midi(make_piece(seed, beats=24), tmp_path / "music" / f"tune{seed}.mid")
+    train(load_config(None, [f"data.source={tmp_path / 'music'}", *TINY]), tmp_path / "run", progress=False)
+    page = build_report(tmp_path / "run", num=2, length=24).read_text()
+    held_out = sorted((tmp_path / "run" / "report" / "media" / "held-out").glob("*.mid"))
+    assert held_out and calls[0]["real"] == tmp_path / "run" / "report" / "media" / "held-out"
+    assert "real pieces from" in page and "report --real DIR" not in page

@@ -154,10 +154,15 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _models(args: argparse.Namespace) -> None:
-    from .models import list_models
+    from .models import HEADS, list_models
+    from .representation import list_representations
 
     for name, description in list_models().items():
         print(f"{name:10s} {description}")
+    print("\nrepresentations (representation.name):")
+    for name, description in list_representations().items():
+        print(f"  {name:10s} {description}")
+    print(f"\noutput heads (model.head): auto, {', '.join(HEADS)}")
 
 
 # ---------------------------------------------------------------- argument types
@@ -324,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_evaluate)
 
-    p = command("models", "list the registered model families")
+    p = command("models", "list the registered model families, representations and output heads")
     p.set_defaults(func=_models)
 
     # ---- Subcommands defined in other modules register here: each `register(sub, fmt)` adds its

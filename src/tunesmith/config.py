@@ -110,9 +110,28 @@ def config_from_dict(values: dict[str, Any]) -> ExperimentConfig:
     config = build_dataclass(ExperimentConfig, values)
     config.representation = representation_config(representation)
     config.model = model_config(model)
+    _check_model_fits_frames(config)
     if config.data.transpose and config.representation["name"] != "pianoroll":
         raise ConfigError("data.transpose shifts piano-roll keys; for audio representations use representation.gain_db")
     return config
+
+
+def _check_model_fits_frames(config: ExperimentConfig) -> None:
+    """A family or head that cannot model the representation's frames is a ConfigError now,
+    before any data is prepared."""
+    from .models import model_class
+    from .models.heads import resolve_head
+    from .representation import representation_class
+
+    binary = representation_class(config.representation["name"]).binary
+    family = model_class(config.model["name"])
+    if ("binary" if binary else "continuous") not in family.frames:
+        raise ConfigError(
+            f"model {family.name} models {' or '.join(family.frames)} frames only, but representation "
+            f"{config.representation['name']} makes {'binary' if binary else 'real-valued'} frames"
+        )
+    if "head" in config.model:
+        resolve_head(config.model["head"], binary=binary)
 
 
 def save_config(config: ExperimentConfig, path: str | Path) -> Path:

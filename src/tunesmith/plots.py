@@ -13,7 +13,7 @@ from .errors import ConfigError, DataError
 from .utils import atomic_write
 
 NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-LOSS_COLUMNS = ("epoch", "train_loss", "valid_nll")
+CURVE_PREFIXES = ("train_", "valid_")
 
 
 def note_name(pitch: int) -> str:
@@ -21,37 +21,45 @@ def note_name(pitch: int) -> str:
     return f"{NOTE_NAMES[pitch % 12]}{pitch // 12 - 1}"
 
 
-def plot_loss_curves(metrics_csv: str | Path, out_png: str | Path, *, title: str | None = None) -> Path:
-    """Plot training loss and validation NLL against epoch from a trainer's ``metrics.csv``.
+def plot_loss_curves(
+    metrics_csv: str | Path, out_png: str | Path, *, title: str | None = None, best: str | None = None
+) -> Path:
+    """Plot every training and validation curve of a trainer's ``metrics.csv`` against epoch.
 
-    The CSV has the columns ``epoch,step,train_loss,valid_nll,lr,seconds``; empty cells (e.g. no
-    validation on an epoch) are skipped. The epoch with the lowest validation NLL is marked.
-    Returns ``out_png``. Raises DataError when the file is missing, has no rows, lacks a column or
-    holds something that is not a number.
+    Every column named ``train_*`` or ``valid_*`` is drawn (``train_loss`` and ``valid_nll`` for a
+    likelihood model; a GAN's ``train_loss_g``, ``train_loss_d``, ...); empty cells (an epoch
+    without that number) are skipped. The epoch with the lowest value of the ``best`` column
+    (default: ``valid_nll`` if present, else the first ``valid_*`` column) is marked.
+    Returns ``out_png``. Raises DataError when the file is missing, has no rows, lacks an
+    ``epoch`` column or any ``train_*``/``valid_*`` column, or holds something that is not a number.
     """
     from matplotlib.ticker import MaxNLocator
 
-    epochs, train, valid = _read_losses(Path(metrics_csv))
+    epochs, curves = _read_curves(Path(metrics_csv))
     fig = _figure((8, 5))
     ax = fig.add_subplot()
-    for values, label, style in ((train, "train loss", "o-"), (valid, "validation NLL", "s-")):
+    for name, values in curves.items():
         keep = np.isfinite(values)
         if keep.any():
-            ax.plot(epochs[keep], values[keep], style, markersize=3, label=label)
-    if np.isfinite(valid).any():
-        best = int(np.nanargmin(np.where(np.isfinite(valid), valid, np.nan)))
-        ax.axvline(epochs[best], color="grey", linestyle=":", linewidth=1)
+            style = "s-" if name.startswith("valid_") else "o-"
+            ax.plot(epochs[keep], values[keep], style, markersize=3, label=name.replace("_", " ", 1))
+    valid = [name for name in curves if name.startswith("valid_")]
+    marked = best or ("valid_nll" if "valid_nll" in curves else (valid[0] if valid else None))
+    if marked in curves and np.isfinite(curves[marked]).any():
+        values = curves[marked]
+        at = int(np.nanargmin(np.where(np.isfinite(values), values, np.nan)))
+        ax.axvline(epochs[at], color="grey", linestyle=":", linewidth=1)
         ax.plot(
-            epochs[best],
-            valid[best],
+            epochs[at],
+            values[at],
             "*",
             color="tab:red",
             markersize=14,
-            label=f"best validation: {valid[best]:.4f} (epoch {epochs[best]:g})",
+            label=f"best {marked.replace('_', ' ', 1)}: {values[at]:.4f} (epoch {epochs[at]:g})",
         )
     ax.set_xlabel("epoch")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("loss (nats)")
+    ax.set_ylabel("loss (nats)" if set(curves) <= {"train_loss", "valid_nll"} else "value")
     ax.set_title(title or "loss curves")
     ax.grid(True, alpha=0.3)
     ax.legend()
@@ -140,23 +148,27 @@ def _check_roll(array: np.ndarray, name: str) -> np.ndarray:
     return array
 
 
-def _read_losses(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(epoch, train_loss, valid_nll)`` columns of a metrics CSV, NaN where a cell is empty."""
+def _read_curves(path: Path) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """The ``epoch`` column and every ``train_*``/``valid_*`` column of a metrics CSV, NaN where
+    a cell is empty."""
     if not path.is_file():
         raise DataError(path, "metrics file not found")
     with open(path, newline="") as handle:
         reader = csv.DictReader(handle)
-        missing = [c for c in LOSS_COLUMNS if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataError(path, f"missing column(s) {', '.join(missing)}; expected {', '.join(LOSS_COLUMNS)}")
-        rows = [[_number(row.get(c), path, line, c) for c in LOSS_COLUMNS] for line, row in enumerate(reader, start=2)]
-    table = np.array(rows, dtype=float).reshape(-1, len(LOSS_COLUMNS))
+        names = [c for c in (reader.fieldnames or []) if c.startswith(CURVE_PREFIXES)]
+        if "epoch" not in (reader.fieldnames or []) or not names:
+            raise DataError(
+                path, "missing column(s): expected epoch and train_* / valid_* columns (train_loss, valid_nll)"
+            )
+        columns = ["epoch", *names]
+        rows = [[_number(row.get(c), path, line, c) for c in columns] for line, row in enumerate(reader, start=2)]
+    table = np.array(rows, dtype=float).reshape(-1, len(columns))
     table = table[np.isfinite(table[:, 0])]
     if len(table) == 0:
         raise DataError(path, "no rows with an epoch: nothing to plot")
     if not np.isfinite(table[:, 1:]).any():
-        raise DataError(path, "no train_loss or valid_nll values: nothing to plot")
-    return table[:, 0], table[:, 1], table[:, 2]
+        raise DataError(path, f"no {' or '.join(names)} values: nothing to plot")
+    return table[:, 0], {name: table[:, i + 1] for i, name in enumerate(names)}
 
 
 def _number(cell: str | None, path: Path, line: int, column: str) -> float:

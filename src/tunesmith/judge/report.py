@@ -75,7 +75,15 @@ def build_report(
         quality_section(run_dir, out, media),
         samples_section(run_dir, out, media, run=run, soundfont=soundfont),
         fresh_section(run, why, out, generated, num=num, length=length, seed=seed, soundfont=soundfont),
-        compare_section(real, generated if run is not None else None, out, media, seed=seed),
+        compare_section(
+            real
+            if real is not None or run is None
+            else held_out(run, media / "held-out", count=max(num, 8), length=length),
+            generated if run is not None else None,
+            out,
+            media,
+            seed=seed,
+        ),
     ]
     meta = f"run {run_dir.resolve()}; {_run_summary(run)}; report made {time.strftime('%Y-%m-%d %H:%M %Z')}"
     page = h.page(f"tunesmith run report: {run_dir.resolve().name}", meta, sections, contents=h.nav(SECTIONS))
@@ -356,7 +364,10 @@ def compare_section(real, generated: Path | None, out: Path, media: Path, *, see
     """Statistics of the fresh pieces against held-out real music, by ``tunesmith.judge.compare``."""
     title = "Comparison with real music"
     if real is None:
-        text = "No held-out real music was given (report --real DIR), so the pieces are not compared with real music."
+        text = (
+            "No held-out real music: none was given (report --real DIR) and the run's own data could not be "
+            "prepared here, so the pieces are not compared with real music."
+        )
         return h.section("compare", title, [h.note(text)])
     if generated is None:
         return h.section("compare", title, [h.note("No comparison: no pieces could be generated (see above).")])
@@ -385,6 +396,26 @@ def compare_section(real, generated: Path | None, out: Path, media: Path, *, see
     pictures = pictures or (sorted(folder.rglob("*.png")) if folder.is_dir() else [])
     parts.append(h.cards(h.card(p.stem, [h.image(_rel(p, out), p.stem)]) for p in pictures if p.is_file()))
     return h.section("compare", title, parts)
+
+
+def held_out(run, folder: Path, *, count: int, length: int) -> Path | None:
+    """Write the first ``length`` frames of up to ``count`` pieces of the run's own test split
+    (valid when it has no test pieces), decoded as the run decodes its samples, into ``folder``;
+    None when the run's data cannot be prepared here."""
+    from ..config import config_from_dict
+    from ..data import prepare_data
+
+    try:
+        data = prepare_data(config_from_dict(run.config).data, run.representation, progress=False)
+    except TunesmithError as exc:
+        log.warning("report: no held-out music for the comparison (%s)", exc)
+        return None
+    sequences = (data.splits["test"] or data.splits["valid"])[:count]
+    names = (data.names["test"] or data.names["valid"])[:count]
+    for name, frames in zip(names, sequences):
+        item = run.representation.decode(frames[:length], name=name, qpm=run.qpm)
+        run.representation.write(item, folder / name, audio=False, plot=False)
+    return folder if sequences else None
 
 
 def _same_kind(real: Path, generated: Path) -> list[Path]:

@@ -68,6 +68,11 @@ def register(
     p.add_argument("--num", type=int, default=4, help="fresh pieces to generate")
     p.add_argument("--length", type=int, default=128, help="frames per fresh piece")
     p.add_argument("--seed", type=int, default=0, help="seed of the fresh pieces")
-    p.add_argument("--real", type=Path, default=None, help="folder of held-out real music to compare with")
+    p.add_argument(
+        "--real",
+        type=Path,
+        default=None,
+        help="folder of held-out real music to compare with (None: the run's own test split)",
+    )
     p.add_argument("--soundfont", type=Path, default=None, help="a .sf2/.sf3 file to render MIDI with")
     p.set_defaults(func=_report)
