@@ -64,29 +64,109 @@ def griffin_lim(
     if not 0 <= momentum < 1:
         raise ConfigError(f"momentum must be in [0, 1), got {momentum}; 0.99 is the usual choice")
     lead = mag.shape[:-2]
+    length = hop_length * (frames - 1) if length is None else length
+    if length < 1 or 1 + length // hop_length != frames:
+        raise ConfigError(
+            f"length={length} gives {1 + length // hop_length} frames at hop_length={hop_length}, but the "
+            f"magnitude has {frames}; pass a length between {hop_length * (frames - 1)} and {hop_length * frames - 1}"
+        )
     mag = mag.reshape(-1, bins, frames)
-    window = torch.hann_window(win_length, periodic=True, device=mag.device, dtype=mag.dtype)
-    spec = dict(n_fft=n_fft, hop_length=hop_length, win_length=win_length, window=window, center=True)
-
-    def istft(phase, n):
-        return torch.istft(mag * phase, length=n, **spec)
-
-    def stft(x):
-        return torch.stft(x, pad_mode="constant", return_complex=True, **spec)
-
     generator = torch.Generator(device=mag.device).manual_seed(seed)
     angles = torch.rand(mag.shape, generator=generator, device=mag.device, dtype=mag.dtype)
-    phase = torch.polar(torch.ones_like(mag), 2 * np.pi * angles)
-    previous = torch.zeros_like(phase)
-    tiny = torch.finfo(mag.dtype).tiny
     with torch.no_grad():
-        for _ in range(n_iter):
-            rebuilt = stft(istft(phase, length))
-            accelerated = rebuilt + momentum * (rebuilt - previous) if momentum else rebuilt
+        spec = torch.polar(mag, 2 * np.pi * angles).transpose(-1, -2).contiguous()  # (batch, t, bins)
+        istft = _Resynthesis(n_fft, hop_length, win_length, frames, length, mag.device, mag.dtype)
+        _fast_griffin_lim(spec, mag.transpose(-1, -2).contiguous(), istft, n_iter=n_iter, momentum=momentum)
+        y = istft.signal(spec)
+    return y.reshape(*lead, length).to("cpu", torch.float32).numpy()
+
+
+class _Resynthesis:
+    """Inverse STFT (windowed overlap-add, ``center=True``) and forward STFT of its result.
+
+    Spectra are laid out frame-major, shape=(batch, t, 1 + n_fft // 2), so neither direction
+    transposes; the window-energy envelope and the padded signal buffer are made once.
+    """
+
+    def __init__(self, n_fft: int, hop_length: int, win_length: int, frames: int, length: int, device, dtype):
+        import torch
+
+        from tunesmith.audio.features import _window
+
+        self.n_fft, self.hop, self.frames, self.length = n_fft, hop_length, frames, length
+        self.window = _window(n_fft, win_length, device, dtype)
+        envelope = self._overlap_add(self.window.square().expand(1, frames, n_fft))[0]
+        self.inverse_envelope = torch.where(envelope > 1e-11, 1.0 / envelope, torch.zeros_like(envelope))
+        self.half = n_fft // 2
+        self.kept = min(length, envelope.shape[-1] - self.half)  # samples the frames cover
+        self.padded = None
+
+    def _overlap_add(self, frames):
+        """Sum of frames (shape=(batch, t, n_fft)) placed every ``hop`` samples: shape=(batch, n)."""
+        import torch
+
+        batch, t, n_fft = frames.shape
+        if n_fft % self.hop == 0:
+            per = n_fft // self.hop
+            out = frames.new_zeros(batch, t + per - 1, self.hop)
+            parts = frames.reshape(batch, t, per, self.hop)
+            for q in range(per):
+                out[:, q : q + t] += parts[:, :, q]
+            return out.reshape(batch, -1)
+        n = n_fft + self.hop * (t - 1)
+        folded = torch.nn.functional.fold(
+            frames.transpose(1, 2), output_size=(1, n), kernel_size=(1, n_fft), stride=(1, self.hop)
+        )
+        return folded.reshape(batch, n)
+
+    def _samples(self, spec):
+        """Overlap-added, envelope-normalised samples, shape=(batch, n_fft + hop * (t - 1))."""
+        import torch
+
+        frames = torch.fft.irfft(spec, n=self.n_fft).mul_(self.window)
+        return self._overlap_add(frames).mul_(self.inverse_envelope)
+
+    def signal(self, spec):
+        """The signal of ``spec`` (shape=(batch, t, bins)): shape=(batch, length)."""
+        import torch
+
+        samples = self._samples(spec)
+        y = samples.new_zeros(samples.shape[0], self.length)
+        y[:, : self.kept] = samples[:, self.half : self.half + self.kept]
+        return y
+
+    def round_trip(self, spec):
+        """STFT of :meth:`signal` (``center=True``, zero padding), shape=(batch, t, bins)."""
+        import torch
+
+        samples = self._samples(spec)
+        if self.padded is None:  # zeros outside the signal stay zero: constant padding
+            self.padded = samples.new_zeros(samples.shape[0], self.length + 2 * self.half)
+        self.padded[:, self.half : self.half + self.kept] = samples[:, self.half : self.half + self.kept]
+        frames = self.padded.unfold(-1, self.n_fft, self.hop)
+        return torch.fft.rfft(frames * self.window)
+
+
+def _fast_griffin_lim(spec, mag, resynthesis: _Resynthesis, *, n_iter: int, momentum: float) -> None:
+    """``n_iter`` fast Griffin-Lim steps on ``spec`` (shape=(batch, t, bins), complex), in place.
+
+    Each step: ``c = STFT(ISTFT(spec))``, ``t = c + momentum * (c - c_previous)``, then
+    ``spec = mag * t / (|t| + tiny)``. ``mag``: shape=(batch, t, bins), real.
+    """
+    import torch
+
+    tiny = torch.finfo(mag.dtype).tiny
+    previous = torch.zeros_like(spec) if momentum else None
+    for _ in range(n_iter):
+        rebuilt = resynthesis.round_trip(spec)
+        if momentum:
+            accelerated = previous.mul_(-momentum).add_(rebuilt, alpha=1.0 + momentum)
             previous = rebuilt
-            phase = accelerated / (accelerated.abs() + tiny)
-        y = istft(phase, length)
-    return y.reshape(*lead, y.shape[-1]).to("cpu", torch.float32).numpy()
+        else:
+            accelerated = rebuilt
+        scale = accelerated.abs().add_(tiny)
+        torch.div(mag, scale, out=scale)
+        spec.copy_(accelerated.mul_(scale))
 
 
 def stft_to_audio(

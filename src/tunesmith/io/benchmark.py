@@ -72,8 +72,13 @@ def _read_mat(path: Path) -> dict[str, list[np.ndarray]]:
 
 
 def _load_mat(path: str) -> dict[str, Any]:
-    """``scipy.io.loadmat(path)`` without its ``__header__`` entries (run in a child process)."""
+    """``scipy.io.loadmat(path)`` without its ``__header__`` entries (run in a child process,
+    whose crash the parent reports in one line: no fault dump of its own)."""
+    import faulthandler
+
     from scipy.io import loadmat
+
+    faulthandler.disable()
 
     return {name: value for name, value in loadmat(path).items() if not name.startswith("__")}
 
