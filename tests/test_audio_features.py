@@ -162,6 +162,14 @@ def test_torch_mel_matches_librosa(signal, opts):
     assert err64 < 0.01 and err32 < 0.01
 
 
+@pytest.mark.parametrize("power", [1.0, 1.5])
+def test_torch_mel_other_powers(power):
+    y = SIGNALS["chirp"].astype(np.float64)
+    want = librosa.feature.melspectrogram(y=y, sr=SR, power=power, n_mels=40)
+    got = F.mel_spectrogram_torch(y, sr=SR, power=power, n_mels=40).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9 * want.max())
+
+
 def test_torch_mfcc_matches_librosa():
     y = np.stack([SIGNALS["chirp"], SIGNALS["noise"]])
     got = F.mfcc_torch(torch.from_numpy(y), sr=SR, n_mfcc=13).numpy()

@@ -131,7 +131,28 @@ def test_bad_arguments():
         griffin_lim(S, n_fft=1024)
     with pytest.raises(ConfigError, match="momentum"):
         griffin_lim(S, momentum=1.5)
+    with pytest.raises(ConfigError, match="length=100"):
+        griffin_lim(S, length=100)
     with pytest.raises(ConfigError, match="via"):
         resynthesize(CHIRP, sr=SR, via="wavelet")
     with pytest.raises(DataError, match="mono"):
         resynthesize(np.stack([CHIRP, CHIRP]), sr=SR)
+
+
+@pytest.mark.parametrize(("n_fft", "hop", "win"), [(1024, 256, 1024), (1024, 300, 768)], ids=["divides", "fold"])
+def test_resynthesis_matches_torch_istft_and_stft(n_fft, hop, win, rng):
+    """The in-place Griffin-Lim step's ISTFT and STFT equal torch.istft / torch.stft (center=True)."""
+    from tunesmith.audio.inversion import _Resynthesis
+
+    frames, length = 20, hop * 19 + 7
+    spec = torch.from_numpy(rng.standard_normal((2, 1 + n_fft // 2, frames, 2))).to(torch.float64)
+    spec = torch.view_as_complex(spec)
+    spec = torch.fft.rfft(torch.fft.irfft(spec, n=n_fft, dim=-2), dim=-2)  # a real frame's spectrum
+    window = torch.hann_window(win, periodic=True, dtype=torch.float64)
+    opts = dict(n_fft=n_fft, hop_length=hop, win_length=win, window=window, center=True)
+    want_y = torch.istft(spec, length=length, **opts)
+    want = torch.stft(want_y, pad_mode="constant", return_complex=True, **opts)
+    resynthesis = _Resynthesis(n_fft, hop, win, frames, length, torch.device("cpu"), torch.float64)
+    layout = spec.transpose(-1, -2).contiguous()
+    torch.testing.assert_close(resynthesis.signal(layout), want_y)
+    torch.testing.assert_close(resynthesis.round_trip(layout), want.transpose(-1, -2))

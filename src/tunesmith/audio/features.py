@@ -3,7 +3,9 @@
 librosa is the reference: the numpy functions call it. :func:`mel_spectrogram_torch`,
 :func:`power_to_db_torch` and :func:`mfcc_torch` compute the same mel spectrogram and MFCCs
 in PyTorch, batched, on CPU or GPU (librosa's Slaney mel filterbank, periodic Hann window,
-``center=True`` with zero padding, DCT-II with ``norm="ortho"``).
+``center=True`` with zero padding, DCT-II with ``norm="ortho"``). The filterbank is applied
+in bands of 16 neighbouring filters over the bins they touch (1/8 of the dense product), and on
+CPU each recording's frames go through the FFT in cache-sized chunks.
 
 Agreement with librosa, measured by ``benchmarks/audio_features.py`` over 32 real recordings
 (542 s) and asserted in ``tests/test_audio_features.py``, on the dB mel spectrogram with
@@ -336,8 +338,8 @@ def _window(n_fft: int, win_length: int, device, dtype):
     return torch.nn.functional.pad(w, (left, n_fft - win_length - left))
 
 
-_CPU_CHUNK = 1024
-"""Frames per FFT on CPU: about 8 MiB of float32 frames, so each chunk's stages stay in cache."""
+_CPU_CHUNK = 512
+"""Frames per FFT on CPU (4 MiB of float32 frames): fastest of 256-2048 on a 2-core machine."""
 
 _GROUP = 16
 """Mel filters applied together: each group of neighbours spans one short run of FFT bins."""
@@ -523,8 +525,6 @@ def batch_mel_spectrograms(
     Returns a list of tensors on ``device``, the i-th of shape=(n_mels, 1 + n_i // hop_length),
     equal to ``mel_spectrogram_torch(signals[i])``.
     """
-    import torch
-
     win_length = _check_frames(n_fft, hop_length, win_length)
     tensors = [_tensor(s, device) for s in signals]
     if not tensors:

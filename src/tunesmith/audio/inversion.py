@@ -3,8 +3,10 @@
 :func:`griffin_lim` is the fast Griffin-Lim algorithm of Perraudin, Balazs and Sondergaard
 (2013): alternate projections between "has this magnitude" and "is a consistent STFT", with
 the momentum step ``t_n = c_n + momentum * (c_n - c_{n-1})``; ``momentum=0`` is plain
-Griffin-Lim. It runs batched on CPU or GPU. librosa's ``griffinlim`` implements the same
-iteration; ``benchmarks/audio_features.py`` compares the two.
+Griffin-Lim. It runs batched on CPU or GPU, with spectra kept frame-major and the step done
+mostly in place (overlap-add by shifted slices when ``hop_length`` divides ``n_fft``), which
+is about twice as fast on CPU as chaining ``torch.istft`` and ``torch.stft``. librosa's
+``griffinlim`` implements the same iteration; ``benchmarks/audio_features.py`` compares the two.
 
 Every magnitude has ``shape=(..., 1 + n_fft // 2, t)``, every mel ``shape=(..., n_mels, t)``,
 every MFCC matrix ``shape=(..., n_mfcc, t)`` and every output ``shape=(..., n)`` (float32).
@@ -128,7 +130,6 @@ class _Resynthesis:
 
     def signal(self, spec):
         """The signal of ``spec`` (shape=(batch, t, bins)): shape=(batch, length)."""
-        import torch
 
         samples = self._samples(spec)
         y = samples.new_zeros(samples.shape[0], self.length)
