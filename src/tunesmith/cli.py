@@ -146,6 +146,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     result = evaluate_run(run, data=args.data, split=args.split, progress=not args.json)
     if args.json:
         print(json.dumps(result))
+    elif "metrics" in result:
+        shown = ", ".join(f"{k} {v:.4f}" for k, v in result["metrics"].items())
+        print(f"{result['model']} on {result['data']} ({result['split']}, {result['sequences']} sequences): {shown}")
     else:
         print(
             f"{result['model']} on {result['data']} ({result['split']}): NLL {result['nll']:.4f} nats/frame "

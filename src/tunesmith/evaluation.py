@@ -66,7 +66,9 @@ def evaluate_run(
     ``data`` is anything ``data.source`` accepts (a ``.mat``/``.pickle`` benchmark, a folder, a
     built-in corpus); by default the run's own training source. The data is read with the run's
     representation and, for folders and corpora, split the way training split it; every piece of
-    the split is scored. Returns ``{"nll", "frames", "sequences", ...}`` (nats per scored frame).
+    the split is scored. Returns ``{"nll", "frames", "sequences", ...}`` (nats per scored frame);
+    for a model without a likelihood (a GAN, an autoencoder), ``{"metrics": {...}, ...}`` with
+    its own validation metrics instead (an autoencoder's reconstruction error, a VAE's bound).
     """
     from dataclasses import replace
 
@@ -81,17 +83,24 @@ def evaluate_run(
     sequences = prepared.splits[split]
     device = next(run.model.parameters()).device
     start = run.representation.silence()
-    total, frames = nll_sums(run.model, sequences, batch_size=batch_size, device=device, start=start)
-    if frames == 0:
-        raise DataError(data_config.source, f"the {split} split has no frames to score")
-    return {
+    result = {
         "run": str(run.path),
         "model": run.model.name,
         "representation": run.representation.name,
         "data": data_config.source,
         "split": split,
-        "nll": total / frames,
-        "frames": frames,
         "sequences": len(sequences),
         "epoch": run.info.get("epoch"),
     }
+    if not sequences:
+        raise DataError(data_config.source, f"the {split} split is empty")
+    if not run.model.likelihood:  # a GAN or autoencoder: the model's own validation metrics
+        from .training.trainer import validation_metrics
+
+        torch.manual_seed(0)  # metrics that draw noise (a GAN's samples) are repeatable
+        metrics = validation_metrics(run.model, sequences, batch_size=batch_size, start=start, device=device)
+        return {**result, "metrics": metrics}
+    total, frames = nll_sums(run.model, sequences, batch_size=batch_size, device=device, start=start)
+    if frames == 0:
+        raise DataError(data_config.source, f"the {split} split has no frames to score")
+    return {**result, "nll": total / frames, "frames": frames}

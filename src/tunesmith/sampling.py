@@ -1,6 +1,7 @@
-"""Autoregressive sampling of frames: temperature, top-p, a primer to continue, any length.
+"""Sampling of frames: temperature, top-p, a primer to continue, any length.
 
-The model's recurrent state carries the past, so a piece can run far past the training window.
+Each family draws its frames in ``model.generate``: a next-frame model frame by frame, its
+recurrent state carrying the past; a GAN or autoencoder from noise or its latent space.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .errors import ConfigError
 from .models import SequenceModel
@@ -50,27 +50,27 @@ def sample_frames(
     width = model.n_features
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
-    was_training = model.training
-    model.eval()
     first = np.zeros((1, width), np.float32) if start is None else np.asarray(start, np.float32).reshape(1, width)
     history = np.zeros((0, width), np.float32) if primer is None else np.asarray(primer, np.float32)
     if history.ndim != 2 or history.shape[1] != width:
         raise ConfigError(f"primer must have shape (P, {width}), got {history.shape}")
     context = torch.from_numpy(np.concatenate([first, history])).to(device)
-    outputs, state = model(context.unsqueeze(0).expand(num, -1, -1).contiguous())
-    previous = np.repeat(context[-1:].cpu().numpy(), num, axis=0)
-    frames = []
-    for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
-        frame = (
-            model.sample_frame(outputs[:, -1], temperature=temperature, top_p=top_p, generator=generator).cpu().numpy()
+    was_training = model.training
+    model.eval()
+    try:
+        new = model.generate(
+            context,
+            num=num,
+            length=length,
+            temperature=temperature,
+            top_p=top_p,
+            generator=generator,
+            repair=repair,
+            progress=progress,
         )
-        if repair is not None:
-            frame = repair(frame, previous)
-        frames.append(frame)
-        previous = frame
-        outputs, state = model(torch.from_numpy(frame).to(device).unsqueeze(1), state)
-    model.train(was_training)
-    new = np.stack(frames, axis=1)
+    finally:
+        model.train(was_training)
+    new = new.float().cpu().numpy()
     return np.concatenate([np.repeat(history[None], num, axis=0), new], axis=1).astype(np.float32)
 
 

@@ -70,8 +70,8 @@ def model_from_spec(spec: dict[str, Any]) -> SequenceModel:
     try:
         section = {"name": spec["name"], **spec["params"]}
         n_features = int(spec["n_features"])
-        head = section.get("head", "bernoulli")
-        binary = HEADS[head].binary if head in HEADS else True
+        head = section.get("head")
+        binary = HEADS[head].binary if head in HEADS else "continuous" not in model_class(section["name"]).frames
         with torch.device("meta"):
             probe = build_model(section, n_features, binary=binary)
         count = sum(p.numel() for p in probe.parameters())

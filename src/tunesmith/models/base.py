@@ -40,11 +40,19 @@ def next_frame(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 class SequenceModel(nn.Module):
-    """Base class of next-frame models: ``forward(inputs, state) -> (params, state)`` plus a head.
+    """Base class of every family; as it stands, a next-frame model:
+    ``forward(inputs, state) -> (params, state)`` plus a head.
 
     Subclasses set ``name``, ``description`` and ``Config`` (a dataclass of options; a ``head``
     option picks the output distribution) and implement ``forward``. ``n_features`` is the frame
     width, set from the representation. ``frames`` says which frames the family can model.
+
+    Families that are not next-frame models (GANs, autoencoders) override the trainer's
+    contract (``configure_optimizers``, ``training_step``, ``validation_sums``) and ``generate``,
+    and say what they lack through the capability flags: ``likelihood`` (``log_prob`` is the
+    exact likelihood of the next frame, so ``evaluate`` reports a held-out NLL), ``carries_state``
+    (``forward(inputs, state)`` continues a sequence) and ``latent`` (``encode`` / ``decode``
+    map windows to latent vectors and back: interpolation, similarity).
     """
 
     name: ClassVar[str]
@@ -52,6 +60,9 @@ class SequenceModel(nn.Module):
     Config: ClassVar[type]
     frames: ClassVar[tuple[str, ...]] = ("binary", "continuous")
     best_metric: ClassVar[str] = "nll"
+    likelihood: ClassVar[bool] = True
+    carries_state: ClassVar[bool] = True
+    latent: ClassVar[bool] = False
 
     def __init__(self, config: Any, n_features: int) -> None:
         super().__init__()
@@ -84,6 +95,19 @@ class SequenceModel(nn.Module):
         readout = getattr(self, "readout", None)
         if isinstance(readout, nn.Linear):
             self.head.init_bias(readout.bias, mean, std)
+
+    def adapt(self, representation: Any) -> None:
+        """Called once before training from scratch with the representation the frames come
+        from (its ``state`` holds a spectral representation's statistics). Default: nothing; a
+        family that works in the raw feature domain (the denoiser) keeps what it needs in buffers,
+        so checkpoints carry it."""
+
+    def diagnose(self, metrics: dict[str, float]) -> dict[str, str | None]:
+        """Health checks on one epoch's validation ``metrics``: ``{alert: message or None}``.
+        The trainer writes ``alert_<name>`` (1 when a message is given, else 0) to the metrics
+        file and logs each message as a warning (a GAN reports mode collapse and a saturated
+        discriminator here). Default: no checks."""
+        return {}
 
     # -- likelihood ----------------------------------------------------------------------------
     def log_prob(self, batch: Batch) -> torch.Tensor:
@@ -125,6 +149,41 @@ class SequenceModel(nn.Module):
         return {"nll": (-(self.log_prob(batch) * mask).sum(), mask.sum())}
 
     # -- sampling --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        context: torch.Tensor,
+        *,
+        num: int,
+        length: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+        repair: Callable[[Any, Any], Any] | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """``num`` sequences of ``length`` new frames ``shape=(num, length, D)`` that follow
+        ``context`` ``shape=(C, D)`` (the representation's silent frame, then any primer).
+
+        Here: read the context, then draw each frame from the head and feed it back, the
+        recurrent state carrying the past, so a piece can run far past the training window.
+        ``repair(frame, previous)`` (numpy, ``shape=(num, D)``) may fix each frame before it is
+        fed back. Families that do not generate frame by frame override this."""
+        from tqdm.auto import tqdm
+
+        device = context.device
+        outputs, state = self(context.unsqueeze(0).expand(num, -1, -1).contiguous())
+        previous = context[-1:].expand(num, -1).cpu().numpy()
+        frames = []
+        for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
+            frame = self.sample_frame(outputs[:, -1], temperature=temperature, top_p=top_p, generator=generator)
+            if repair is not None:
+                frame = torch.from_numpy(repair(frame.cpu().numpy(), previous)).to(device)
+            frames.append(frame)
+            previous = frame.cpu().numpy()
+            outputs, state = self(frame.unsqueeze(1), state)
+        return torch.stack(frames, dim=1)
+
     @torch.no_grad()
     def sample_frame(
         self,

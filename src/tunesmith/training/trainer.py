@@ -220,6 +220,7 @@ class _Run:
         if resume:
             self._restore()
         else:
+            model.adapt(self.rep)
             mean, std = self.data.marginal()
             model.set_output_prior(
                 torch.as_tensor(mean, dtype=torch.float32, device=ctx.device),
@@ -323,11 +324,13 @@ class _Run:
             else:
                 state["bad_epochs"] += 1
             state["epoch"], state["seconds"] = epoch, time.monotonic() - started
+            alerts = self.model.diagnose({**train_row, **{f"valid_{k}": v for k, v in valid.items()}})
             row = {
                 "epoch": epoch,
                 "step": state["step"],
                 **train_row,
                 **{f"valid_{k}": v for k, v in valid.items()},
+                **{f"alert_{k}": int(bool(message)) for k, message in alerts.items()},
                 "lr": next(iter(self.optimizers.values())).param_groups[0]["lr"],
                 "seconds": round(state["seconds"], 2),
             }
@@ -336,6 +339,9 @@ class _Run:
                 self.logger.epoch(row)
                 shown = ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k.startswith(("train_", "valid_")))
                 log.info("epoch %d: %s%s", epoch, shown, " (best)" if improved else "")
+                for name, message in alerts.items():
+                    if message:
+                        log.warning("epoch %d: %s: %s", epoch, name.replace("_", " "), message)
                 if tc.sample_every and epoch % tc.sample_every == 0:
                     quality = self._write_samples(epoch)
                     if quality:
