@@ -340,8 +340,18 @@ def build_parser() -> argparse.ArgumentParser:
     from .audio.commands import register as audio_commands
     from .judge.commands import register as compare_command
     from .judge.web_commands import register as web_commands
+    from .latent_commands import register as latent_commands
+    from .restore_commands import register as restore_commands
+    from .similarity_commands import register as similarity_commands
 
-    for register in (audio_commands, compare_command, web_commands):
+    for register in (
+        audio_commands,
+        compare_command,
+        web_commands,
+        similarity_commands,
+        latent_commands,
+        restore_commands,
+    ):
         register(sub, fmt)
     return parser
 

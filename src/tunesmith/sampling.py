@@ -46,6 +46,8 @@ def sample_frames(
         raise ConfigError(f"num and length must be >= 1, got num={num}, length={length}")
     if not (math.isfinite(temperature) and temperature > 0) or not 0 < top_p <= 1:
         raise ConfigError(f"temperature must be a finite number > 0 and top_p in (0, 1]; got {temperature}, {top_p}")
+    if not model.generates:
+        raise ConfigError(f"model {model.name} does not generate frames: {model.description}")
     device = next(model.parameters()).device
     width = model.n_features
     generator = torch.Generator(device=device)

@@ -10,13 +10,26 @@ import torch
 from ..errors import CheckpointError, ConfigError
 from ..schema import build_dataclass
 from .base import SequenceModel
+from .conv_vae import ConvAE, ConvVAE
+from .denoiser import Denoiser
 from .ensemble import Ensemble
+from .gan import LSTMGAN
 from .heads import HEADS, resolve_head
 from .nade import LSTMNADE
 from .rnn import GRU, LSTM, RNN
+from .specgan import SpecGAN
 from .tcn import TCN
+from .vae import LSTMAE, LSTMVAE
 
-MODELS: dict[str, type[SequenceModel]] = {cls.name: cls for cls in (RNN, GRU, LSTM, TCN, Ensemble, LSTMNADE)}
+MODELS: dict[str, type[SequenceModel]] = {
+    cls.name: cls
+    for cls in (
+        *(RNN, GRU, LSTM, TCN, Ensemble, LSTMNADE),  # next-frame models: rnn.py, tcn.py, ensemble.py, nade.py
+        *(LSTMGAN, SpecGAN),  # GANs: gan.py, specgan.py
+        *(LSTMAE, LSTMVAE, ConvAE, ConvVAE),  # autoencoders: vae.py, conv_vae.py
+        Denoiser,  # restoration: denoiser.py
+    )
+}
 
 MAX_PARAMETERS = 2_000_000_000
 """Larger models are refused before any memory is allocated (a corrupt or hostile checkpoint)."""

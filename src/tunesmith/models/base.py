@@ -27,10 +27,15 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from .heads import Head, make_head
 
 Batch = dict[str, torch.Tensor]
 Call = Callable[[str, Batch], dict[str, torch.Tensor]]
+POOLINGS = ("trajectory", "mean", "mean_std", "mean_max", "last")
+"""How ``SequenceModel.embed`` pools a next-frame model's hidden features over time."""
+SEGMENTS = 16
+"""Consecutive parts of a sequence that the ``trajectory`` pooling averages separately."""
 
 
 def next_frame(batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -63,6 +68,8 @@ class SequenceModel(nn.Module):
     likelihood: ClassVar[bool] = True
     carries_state: ClassVar[bool] = True
     latent: ClassVar[bool] = False
+    generates: ClassVar[bool] = True
+    """False for a family that does not draw new frames (the denoiser): ``sample_frames`` refuses it."""
 
     def __init__(self, config: Any, n_features: int) -> None:
         super().__init__()
@@ -122,6 +129,53 @@ class SequenceModel(nn.Module):
         nll = -(self.log_prob(batch) * mask).sum()
         frames = mask.sum().clamp_min(1)
         return {"loss": nll / frames, "frames": frames}
+
+    # -- embedding (similarity search) ----------------------------------------------------------
+    def embed(self, frames: torch.Tensor, mask: torch.Tensor, *, pooling: str = "trajectory") -> torch.Tensor:
+        """One vector per sequence ``shape=(B, E)`` for similarity search, from ``frames``
+        ``shape=(B, L, D)`` read in order (padding after each end) and ``mask`` ``shape=(B, L)``
+        (1 on the frames that count).
+
+        A family with ``latent = True`` returns its encoder's mean ``encode(frames, mask)``. A
+        next-frame model pools its top layer's hidden features (``features(inputs)``; the head's
+        parameters for a family without it) over the masked frames: ``pooling`` is
+        ``trajectory`` (the features standardized over the sequence, then averaged over each of
+        ``SEGMENTS`` consecutive equal parts of it, concatenated: how the piece moves, without
+        the colour it keeps throughout, such as its instrument), ``mean``, ``mean_std`` (mean
+        and standard deviation, concatenated), ``mean_max`` or ``last`` (the features after the
+        last masked frame). The features at a frame have read that frame and the ones before it
+        only, so padding after the end changes nothing."""
+        if self.latent:
+            return self.encode(frames, mask)
+        features = getattr(self, "features", None)
+        try:
+            hidden = features(frames)[0] if callable(features) else self(frames)[0]
+        except NotImplementedError:
+            raise ConfigError(f"model {self.name} has no embedding: it neither reads frames nor encodes them") from None
+        weights = mask.to(hidden.dtype).unsqueeze(-1)
+        count = weights.sum(1).clamp_min(1.0)
+        mean = (hidden * weights).sum(1) / count
+        if pooling == "mean":
+            return mean
+        spread = (((hidden - mean.unsqueeze(1)) ** 2 * weights).sum(1) / count).clamp_min(0.0).sqrt()
+        if pooling == "mean_std":
+            return torch.cat([mean, spread], dim=-1)
+        if pooling == "trajectory":
+            scaled = (hidden - mean.unsqueeze(1)) / (spread.unsqueeze(1) + 1e-3)
+            rank = mask.cumsum(1) - 1  # position among the counted frames
+            part = (rank.clamp_min(0) * SEGMENTS / count).floor().clamp(0, SEGMENTS - 1).long()
+            member = nn.functional.one_hot(part, SEGMENTS).to(hidden.dtype) * weights  # (B, L, SEGMENTS)
+            sums = torch.einsum("bls,blh->bsh", member, scaled)
+            parts = sums / member.sum(1).clamp_min(1.0).unsqueeze(-1)
+            return parts.reshape(hidden.shape[0], -1)
+        if pooling == "mean_max":
+            top = hidden.masked_fill(weights == 0, torch.finfo(hidden.dtype).min).amax(1)
+            return torch.cat([mean, torch.where(count > 0.5, top, torch.zeros_like(top))], dim=-1)
+        if pooling == "last":
+            positions = torch.arange(mask.shape[1], device=mask.device).expand_as(mask)
+            last = torch.where(mask > 0, positions, torch.zeros_like(positions)).amax(1)
+            return hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        raise ConfigError(f"unknown pooling {pooling!r}; choose one of {', '.join(POOLINGS)}")
 
     # -- the trainer's contract ------------------------------------------------------------------
     def configure_optimizers(self, train: Any) -> dict[str, torch.optim.Optimizer]:

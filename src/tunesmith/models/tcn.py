@@ -94,12 +94,18 @@ class TCN(SequenceModel):
         )
         self.readout = nn.Linear(config.channels, self.head.n_params)
 
-    def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """``inputs`` ``shape=(B, L, D)`` -> head parameters ``shape=(B, L, n_params)``, and the last
-        ``receptive_field - 1`` frames read ``shape=(B, receptive_field - 1, D)`` as the state."""
+    def features(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """``inputs`` ``shape=(B, L, D)`` -> the last block's output ``shape=(B, L, channels)``, and the
+        last ``receptive_field - 1`` frames read ``shape=(B, receptive_field - 1, D)`` as the state."""
         past = self.config.receptive_field - 1
         if state is None:
             state = inputs.new_zeros(inputs.shape[0], past, inputs.shape[2])
         frames = torch.cat([state, inputs], dim=1)
         hidden = self.blocks(frames.transpose(1, 2)).transpose(1, 2)
-        return self.readout(hidden), frames[:, frames.shape[1] - past :]
+        return hidden, frames[:, frames.shape[1] - past :]
+
+    def forward(self, inputs: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """``inputs`` ``shape=(B, L, D)`` -> head parameters ``shape=(B, L, n_params)``, and the state
+        of ``features``."""
+        hidden, state = self.features(inputs, state)
+        return self.readout(hidden), state

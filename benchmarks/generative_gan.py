@@ -1,0 +1,217 @@
+"""Train each GAN briefly on the built-in data and judge its samples against held-out music, next
+to the foundation LSTM trained with the same time budget.
+
+    python benchmarks/generative_gan.py [--quick] [--out DIR]
+
+Runs, each for the same wall-clock budget (``train.max_minutes``; 1.5 minutes, 0.5 with
+``--quick``), one thread each:
+
+- ``lstm-gan`` (``configs/gan/lstm-gan-notes.yaml``) and the LSTM of the note demo
+  (``src/tunesmith/configs/demo.yaml``) on the ``bach-chorales`` piano rolls;
+- ``lstm-gan`` (``configs/gan/lstm-gan-mel.yaml``), ``specgan`` (``configs/gan/specgan.yaml``)
+  and the LSTM of the audio demo (its model and training sections, on the GANs' data and mel
+  frames) on ``bach-chorales-audio``.
+
+Each run's best checkpoint draws ``N`` samples of ``T`` frames from silence (24 x 64 eighth
+notes for notes, 16 x 256 frames, about 3 s, for mel); as many windows of ``T`` frames of the
+held-out test pieces are the real set, decoded the same way (Griffin-Lim for mel). The judge
+(:func:`tunesmith.judge.compare_items`) scores the two sets: ``two_sample_accuracy`` (a
+classifier telling them apart on the pieces' or clips' statistics: 0.5 means it cannot),
+``mean_overlap`` (notes) or ``frechet_distance`` (mel). ``diversity`` is the mean pairwise
+distance of the generated windows over that of the real ones; ``collapsed`` when it is below
+0.25. Prints a JSON list of one object per model; a full run also writes
+``docs/images/gan-notes.png``, ``gan-mel.png`` and ``specgan-mel.png`` (a held-out window next
+to one from each model's best checkpoint).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+GAN_CONFIGS = ROOT / "configs" / "gan"
+DEMO_CONFIGS = ROOT / "src" / "tunesmith" / "configs"
+IMAGES = ROOT / "docs" / "images"
+COLLAPSE_BELOW = 0.25
+
+
+def _yaml(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+def plans() -> list[dict[str, Any]]:
+    """The runs: ``{"model", "representation", "config"}`` with ``config`` a config dict."""
+    notes_lstm = _yaml(DEMO_CONFIGS / "demo.yaml")
+    notes_gan = _yaml(GAN_CONFIGS / "lstm-gan-notes.yaml")
+    mel_gan = _yaml(GAN_CONFIGS / "lstm-gan-mel.yaml")
+    audio_demo = _yaml(DEMO_CONFIGS / "demo-audio.yaml")
+    mel_lstm = {**mel_gan, "model": audio_demo["model"], "train": audio_demo["train"]}
+    return [
+        {"model": "lstm", "representation": "pianoroll", "config": notes_lstm},
+        {"model": "lstm-gan", "representation": "pianoroll", "config": notes_gan},
+        {"model": "lstm", "representation": "mel", "config": mel_lstm},
+        {"model": "lstm-gan", "representation": "mel", "config": mel_gan},
+        {"model": "specgan", "representation": "mel", "config": _yaml(GAN_CONFIGS / "specgan.yaml")},
+    ]
+
+
+def held_out_windows(sequences: list[np.ndarray], count: int, length: int, seed: int) -> list[np.ndarray]:
+    """``count`` windows of ``length`` frames ``shape=(length, D)`` from ``sequences`` (held-out
+    pieces taken in turn, each window at a random offset)."""
+    rng = np.random.default_rng(seed)
+    usable = [np.asarray(s, np.float32) for s in sequences if len(s) >= length]
+    if not usable:
+        raise ValueError(f"no held-out piece has {length} frames")
+    windows = []
+    for index in range(count):
+        piece = usable[index % len(usable)]
+        start = int(rng.integers(0, len(piece) - length + 1))
+        windows.append(piece[start : start + length])
+    return windows
+
+
+def diversity(generated: np.ndarray, real: np.ndarray) -> float:
+    """Mean pairwise L1 distance of generated windows over that of real ones, ``shape=(N, T, D)``."""
+    import torch
+
+    from tunesmith.models.adversarial import spread
+
+    def of(x: np.ndarray) -> float:
+        t = torch.as_tensor(x, dtype=torch.float32)
+        return float(spread(t, torch.ones(t.shape[:2])))
+
+    return of(generated) / max(of(real), 1e-12)
+
+
+def judge_run(run_dir: Path, *, num: int, length: int, seed: int = 0) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The judge's numbers for a run's samples against held-out windows; also one real and one
+    generated window (for the pictures)."""
+    from tunesmith.config import config_from_dict
+    from tunesmith.data import prepare_data
+    from tunesmith.judge import compare_items
+    from tunesmith.run import load_run
+    from tunesmith.sampling import piece_name, sample_frames
+
+    run = load_run(run_dir)
+    rep = run.representation
+    data = prepare_data(config_from_dict(run.config).data, rep, progress=False)
+    real = np.stack(held_out_windows(data.splits["test"], num, length, seed))
+    generated = sample_frames(run.model, num=num, length=length, seed=seed, repair=rep.repair, start=rep.silence())
+    context = {"qpm": run.qpm}
+    real_items = [rep.decode(w, name=f"real-{i}", **context) for i, w in enumerate(real)]
+    gen_items = [rep.decode(w, name=piece_name(i), **context) for i, w in enumerate(generated)]
+    kind = "symbolic" if rep.domain == "notes" else "audio"
+    result = compare_items(real_items, gen_items, kind=kind, seed=seed, n_boot=20)
+    div = diversity(generated, real)
+    numbers = {
+        "two_sample_accuracy": round(float(result["two_sample_accuracy"]["accuracy"]), 3),
+        "diversity": round(div, 3),
+        "collapsed": bool(div < COLLAPSE_BELOW),
+    }
+    if kind == "symbolic":
+        numbers["mean_overlap"] = round(float(result["mean_overlap"]), 3)
+    else:
+        numbers["frechet_distance"] = round(float(result["frechet_distance"]["value"]), 2)
+    return numbers, real[0], generated[0]
+
+
+def train_one(plan: dict[str, Any], out: Path, *, minutes: float) -> tuple[Any, Path]:
+    """Train ``plan``'s config for ``minutes`` of wall clock (one thread); return the result."""
+    from tunesmith.config import config_from_dict
+    from tunesmith.training import train
+
+    config = json.loads(json.dumps(plan["config"]))
+    config.setdefault("train", {}).update(
+        {"max_minutes": minutes, "epochs": 1000, "threads": 1, "sample_every": 0, "patience": 0}
+    )
+    config["train"].pop("max_steps", None)
+    run_dir = out / f"{plan['model']}-{plan['representation']}"
+    return train(config_from_dict(config), run_dir, progress=False), run_dir
+
+
+def picture(real: np.ndarray, generated: np.ndarray, rep: Any, title: str, out_png: Path) -> Path:
+    """A real window next to a generated one: sounding keys (piano roll) or mel frames in dB."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True, constrained_layout=True)
+    for ax, frames, name in zip(axes, (real, generated), ("held-out (real)", f"generated ({title})")):
+        if rep.domain == "notes":
+            image = np.asarray(frames)[:, : rep.config.keys].T
+            ax.imshow(image, aspect="auto", origin="lower", cmap="Greys", interpolation="nearest")
+            ax.set_xlabel("frame (eighth note)")
+            ax.set_ylabel("key")
+        else:
+            image = rep.denormalize(np.asarray(frames, np.float32)).T
+            shown = ax.imshow(image, aspect="auto", origin="lower", cmap="magma", interpolation="nearest")
+            ax.set_xlabel("frame")
+            ax.set_ylabel("mel band")
+        ax.set_title(name)
+    if rep.domain != "notes":
+        fig.colorbar(shown, ax=axes, label="dB")
+    out_png.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out_png, dpi=110)
+    plt.close(fig)
+    return out_png
+
+
+def run(quick: bool, *, out: Path | None = None, images: bool | None = None) -> list[dict]:
+    """Train and judge every run of :func:`plans`; return one dict per model (see the module's
+    docstring). ``quick``: 0.5 minutes of training each and fewer samples. ``images``: rewrite
+    the pictures in ``docs/images`` (by default only in a full run)."""
+    from tunesmith.run import load_run
+
+    if images is None:
+        images = not quick
+    minutes = 0.5 if quick else 1.5
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tunesmith-gan-bench-") as scratch:
+        folder = Path(out) if out else Path(scratch)
+        for plan in plans():
+            result, run_dir = train_one(plan, folder, minutes=minutes)
+            notes = plan["representation"] == "pianoroll"
+            num = (16 if quick else 24) if notes else (12 if quick else 16)
+            numbers, real, generated = judge_run(run_dir, num=num, length=64 if notes else 256)
+            rows.append(
+                {
+                    "model": plan["model"],
+                    "representation": plan["representation"],
+                    "train_seconds": round(result.seconds, 1),
+                    "steps": result.steps,
+                    "best_epoch": result.best_epoch,
+                    "epochs": result.epochs,
+                    **numbers,
+                }
+            )
+            logging.getLogger("tunesmith.bench").info("%s", rows[-1])
+            if images:
+                rep = load_run(run_dir).representation
+                name = {"lstm-gan": "gan-notes.png" if notes else "gan-mel.png"}.get(plan["model"], "specgan-mel.png")
+                title = f"{plan['model']}, epoch {result.best_epoch} of {result.epochs}"
+                picture(real, generated, rep, title, IMAGES / name)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="0.5 minutes of training per model")
+    parser.add_argument("--out", default=None, help="keep the runs under this folder")
+    parser.add_argument("--no-images", action="store_true", help="do not rewrite docs/images/gan-*.png")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("tunesmith.bench").setLevel(logging.INFO)
+    print(json.dumps(run(args.quick, out=args.out, images=False if args.no_images else None), indent=2))
+
+
+if __name__ == "__main__":
+    main()

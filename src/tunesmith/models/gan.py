@@ -1,0 +1,216 @@
+"""``lstm-gan``: a recurrent GAN over frames, after C-RNN-GAN (Mogren 2016).
+
+The generator is an LSTM that reads, at each step, fresh noise and its own previous output, and
+emits the next frame: free-running, so it makes pieces of any length and continues a primer (the
+primer's frames are read as if they were its previous outputs). The discriminator is a
+bidirectional LSTM that scores every frame of a window; its score is their mean.
+
+For piano rolls the generator's outputs are key probabilities. The discriminator sees hard 0/1
+keys drawn from them, with a straight-through gradient (``sample + p - p.detach()``), so fakes
+look like real binary frames; generation draws Bernoulli keys (``temperature`` divides the
+logits). For spectral frames the generator emits standardized frames directly; ``temperature``
+scales its noise.
+
+Option ``pretrain_steps`` trains the generator by maximum likelihood first (teacher-forced next
+frame: binary cross-entropy for keys, squared error for spectral frames), as C-RNN-GAN did.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from .adversarial import AdversarialConfig, AdversarialModel, present_frames, spectral_normed
+from .base import Batch
+from .heads import bernoulli_nucleus
+
+
+@dataclass
+class LSTMGANConfig(AdversarialConfig):
+    """C-RNN-GAN: an LSTM generator against a bidirectional LSTM discriminator.
+
+    Attributes:
+        head: what the generator emits, set from the representation by ``auto``: ``bernoulli``
+            (key probabilities, drawn as 0/1 keys: piano rolls) or ``gaussian`` (standardized
+            frames, emitted directly: spectral frames). No density is learned either way.
+        noise_size: noise values the generator reads per frame.
+        g_hidden: units per generator layer.
+        g_layers: generator layers.
+        d_hidden: units per direction of each discriminator layer.
+        d_layers: discriminator layers.
+        pretrain_steps: maximum-likelihood steps of the generator (teacher-forced next frame)
+            before the adversarial game starts; counted in the checkpoint, so a resumed run
+            does not repeat them.
+    """
+
+    head: str = "auto"
+    noise_size: int = 32
+    g_hidden: int = 256
+    g_layers: int = 1
+    d_hidden: int = 128
+    d_layers: int = 1
+    pretrain_steps: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.head not in ("auto", "bernoulli", "gaussian"):
+            raise ConfigError(f"model.head of lstm-gan must be auto, bernoulli or gaussian; got {self.head!r}")
+        for key in ("noise_size", "g_hidden", "g_layers", "d_hidden", "d_layers"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.pretrain_steps < 0:
+            raise ConfigError(f"model.pretrain_steps must be >= 0, got {self.pretrain_steps}")
+
+
+class Generator(nn.Module):
+    """An LSTM from ``(noise, previous frame)`` to the next frame's logits or values."""
+
+    def __init__(self, config: LSTMGANConfig, n_features: int) -> None:
+        super().__init__()
+        self.noise_size = config.noise_size
+        self.rnn = nn.LSTM(config.noise_size + n_features, config.g_hidden, config.g_layers, batch_first=True)
+        self.readout = nn.Linear(config.g_hidden, n_features)
+
+    def forward(self, previous: torch.Tensor, noise: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        """``previous`` ``shape=(B, T, D)``, ``noise`` ``shape=(B, T, noise_size)`` -> outputs
+        ``shape=(B, T, D)`` (logits or frames) for the frame after each, and the LSTM state."""
+        hidden, state = self.rnn(torch.cat([noise, previous], dim=-1), state)
+        return self.readout(hidden), state
+
+
+class Discriminator(nn.Module):
+    """A linear projection, a bidirectional LSTM, and a linear score per frame."""
+
+    def __init__(self, config: LSTMGANConfig, n_features: int) -> None:
+        super().__init__()
+        self.project = spectral_normed(nn.Linear(n_features, config.d_hidden), config.spectral_norm)
+        self.rnn = nn.LSTM(config.d_hidden, config.d_hidden, config.d_layers, batch_first=True, bidirectional=True)
+        self.score = spectral_normed(nn.Linear(2 * config.d_hidden, 1), config.spectral_norm)
+
+    def forward(self, windows: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``windows`` ``shape=(B, L, D)``, ``present`` ``shape=(B, L)`` -> the mean score over
+        present frames ``shape=(B,)`` and the mean top-layer features ``shape=(B, 2 * d_hidden)``."""
+        hidden, _ = self.rnn(F.leaky_relu(self.project(windows), 0.2))
+        weight = present / present.sum(1, keepdim=True).clamp_min(1.0)
+        scores = (self.score(hidden).squeeze(-1) * weight).sum(1)
+        return scores, (hidden * weight.unsqueeze(-1)).sum(1)
+
+
+class LSTMGAN(AdversarialModel):
+    name = "lstm-gan"
+    description = "C-RNN-GAN: LSTM generator vs bidirectional LSTM discriminator; free-running, any length, primers"
+    Config = LSTMGANConfig
+    frames = ("binary", "continuous")
+
+    def __init__(self, config: LSTMGANConfig, n_features: int) -> None:
+        super().__init__(config, n_features)
+        self.generator = Generator(config, n_features)
+        self.discriminator = Discriminator(config, n_features)
+
+    @property
+    def binary(self) -> bool:
+        return self.config.head == "bernoulli"
+
+    def set_output_prior(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Start the generator's outputs at the data's per-feature ``mean`` ``shape=(D,)``: how
+        often each key sounds (as a logit), or each feature's mean."""
+        bias = torch.logit(mean.clamp(1e-4, 1 - 1e-4)) if self.binary else mean
+        with torch.no_grad():
+            self.generator.readout.bias.copy_(bias)
+
+    def _noise(self, rows: int, steps: int, like: torch.Tensor, generator: torch.Generator | None = None):
+        shape = (rows, steps, self.config.noise_size)
+        return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+    def _emit(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Outputs ``shape=(B, T, D)`` -> frames the discriminator sees: for keys, 0/1 draws with a
+        straight-through gradient to their probabilities."""
+        if not self.binary:
+            return outputs
+        probs = torch.sigmoid(outputs)
+        return torch.bernoulli(probs.detach()) + probs - probs.detach()
+
+    # -- the players -----------------------------------------------------------------------------
+    def real(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames ``1..L`` of the window and which of them are music."""
+        return batch["frames"][:, 1:], present_frames(batch["mask"][:, 1:])
+
+    def fakes(self, batch: Batch, *, hard: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """One free-running window per row, after the row's frame 0 (its real context), as long
+        as the real one; frames past the real window's end are zeroed as its padding is."""
+        frames = batch["frames"]
+        present = present_frames(batch["mask"][:, 1:])
+        previous, state, out = frames[:, :1], None, []
+        noise = self._noise(frames.shape[0], frames.shape[1] - 1, frames)
+        for t in range(frames.shape[1] - 1):
+            outputs, state = self.generator(previous, noise[:, t : t + 1], state)
+            previous = self._emit(outputs)
+            out.append(previous)
+        return torch.cat(out, dim=1) * present.unsqueeze(-1), present
+
+    def discriminate(self, windows: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.discriminator(windows, present)
+
+    def pretrain_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """Teacher-forced next frame: binary cross-entropy per key (piano rolls) or squared error
+        per feature (spectral frames), summed over features, averaged over scored frames."""
+        frames, mask = batch["frames"], batch["mask"][:, 1:]
+        inputs, targets = frames[:, :-1], frames[:, 1:]
+        outputs, _ = self.generator(inputs, self._noise(inputs.shape[0], inputs.shape[1], inputs))
+        if self.binary:
+            per = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
+        else:
+            per = (outputs - targets) ** 2
+        return {"loss": (per.sum(-1) * mask).sum() / mask.sum().clamp_min(1.0)}
+
+    # -- sampling --------------------------------------------------------------------------------
+    @torch.no_grad()
+    def generate(
+        self,
+        context: torch.Tensor,
+        *,
+        num: int,
+        length: int,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        generator: torch.Generator | None = None,
+        repair: Callable[[Any, Any], Any] | None = None,
+        progress: bool = False,
+    ) -> torch.Tensor:
+        """``num`` sequences of ``length`` new frames ``shape=(num, length, D)`` after ``context``
+        ``shape=(C, D)``: the context is read as the generator's own previous outputs, then each
+        frame is drawn and fed back (``repair(frame, previous)`` may fix it first). Keys: 0/1
+        draws of the key probabilities at ``temperature``, ``top_p`` < 1 keeps the likeliest keys
+        (see the Bernoulli head). Spectral frames: emitted directly, the noise scaled by
+        ``temperature``."""
+        from tqdm.auto import tqdm
+
+        device = context.device
+        rows = context.unsqueeze(0).expand(num, -1, -1).contiguous()
+        scale = 1.0 if self.binary else temperature
+        state = None
+        if rows.shape[1] > 1:  # the primer, as if the generator had made it
+            _, state = self.generator(rows[:, :-1], scale * self._noise(num, rows.shape[1] - 1, rows, generator))
+        previous = rows[:, -1:]
+        last = previous[:, 0].cpu().numpy()
+        frames = []
+        for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
+            outputs, state = self.generator(previous, scale * self._noise(num, 1, rows, generator), state)
+            frame = outputs[:, 0]
+            if self.binary:
+                probs = torch.sigmoid(frame / max(temperature, 1e-6))
+                if top_p < 1.0:
+                    probs = bernoulli_nucleus(probs, top_p)
+                frame = torch.bernoulli(probs, generator=generator)
+            if repair is not None:
+                frame = torch.from_numpy(repair(frame.cpu().numpy(), last)).to(device=device, dtype=rows.dtype)
+            last = frame.cpu().numpy()
+            frames.append(frame)
+            previous = frame.unsqueeze(1)
+        return torch.stack(frames, dim=1)
