@@ -165,15 +165,18 @@ def picture(real: np.ndarray, generated: np.ndarray, rep: Any, title: str, out_p
     return out_png
 
 
-def run(quick: bool, *, out: Path | None = None, images: bool | None = None) -> list[dict]:
+def run(
+    quick: bool, *, out: Path | None = None, images: bool | None = None, minutes: float | None = None
+) -> list[dict]:
     """Train and judge every run of :func:`plans`; return one dict per model (see the module's
     docstring). ``quick``: 0.5 minutes of training each and fewer samples. ``images``: rewrite
-    the pictures in ``docs/images`` (by default only in a full run)."""
+    the pictures in ``docs/images`` (by default only in a full run). ``minutes``: the training
+    budget of every model (default 0.5 quick, else 1.5)."""
     from tunesmith.run import load_run
 
     if images is None:
         images = not quick
-    minutes = 0.5 if quick else 1.5
+    minutes = minutes or (0.5 if quick else 1.5)
     rows = []
     with tempfile.TemporaryDirectory(prefix="tunesmith-gan-bench-") as scratch:
         folder = Path(out) if out else Path(scratch)
@@ -207,10 +210,12 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="0.5 minutes of training per model")
     parser.add_argument("--out", default=None, help="keep the runs under this folder")
     parser.add_argument("--no-images", action="store_true", help="do not rewrite docs/images/gan-*.png")
+    parser.add_argument("--minutes", type=float, default=None, help="training budget per model (default 1.5)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
     logging.getLogger("tunesmith.bench").setLevel(logging.INFO)
-    print(json.dumps(run(args.quick, out=args.out, images=False if args.no_images else None), indent=2))
+    images = False if args.no_images else None
+    print(json.dumps(run(args.quick, out=args.out, images=images, minutes=args.minutes), indent=2))
 
 
 if __name__ == "__main__":

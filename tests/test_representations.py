@@ -113,6 +113,19 @@ def test_spectral_round_trip_back_to_sound(name: str) -> None:
     assert spectral_convergence(reference, estimate) < ROUND_TRIP_LIMITS[name]
 
 
+@pytest.mark.parametrize("name", SPECTRAL)
+def test_frames_that_drifted_far_away_still_decode_to_finite_sound(name: str) -> None:
+    """An autoregressive model's samples can drift to absurd values (seen: over 385 dB, which
+    overflows float32 power); decoding clips them at CEILING_DB and reads NaN as silence."""
+    rep, clip = small(name), chord_clip()
+    rep.fit([rep.analyze(clip)], sr=SR)
+    frames = rep.encode(clip)
+    frames[5:9] = 1e6
+    frames[12, :3] = np.nan
+    out = rep.decode(frames, name="drifted")
+    assert np.isfinite(out.samples).all() and np.abs(out.samples).max() > 0
+
+
 def test_gain_augmentation_shifts_mel_frames_in_db() -> None:
     rep = build_representation({"name": "mel", "n_fft": 512, "hop_length": 128, "n_mels": 32, "gain_db": 6.0})
     clip = chord_clip()

@@ -29,6 +29,11 @@ from .base import Augment, Representation
 STD_FLOOR_DB = 1.0
 """Smallest spread a feature is divided by: a bin that never changes is not blown up."""
 
+CEILING_DB = 120.0
+"""Decoded frames are clipped to this many dB: a full-scale sine peaks at 20 log10(n_fft / 2) dB
+(54 dB at n_fft 1024), so real audio never comes near it, while a sampled sequence that drifts
+away (an autoregressive model's samples can) still decodes to finite sound instead of overflowing."""
+
 
 @dataclass
 class STFTConfig:
@@ -129,7 +134,8 @@ class SpectralRepresentation(Representation):
         return np.ascontiguousarray(self._db(samples, int(clip.sr)).T, dtype=np.float32)
 
     def decode(self, frames: np.ndarray, *, name: str = "", **context: Any) -> Any:
-        """Model frames ``shape=(T, n_features)`` -> a Clip at the training sample rate."""
+        """Model frames ``shape=(T, n_features)`` -> a Clip at the training sample rate (dB
+        values above ``CEILING_DB`` are clipped on the way)."""
         from ..audio.io import Clip
 
         db = self.denormalize(np.asarray(frames, dtype=np.float32)).T
@@ -201,6 +207,7 @@ def _to_db(power: np.ndarray, floor_db: float) -> np.ndarray:
 
 
 def _from_db(db: np.ndarray) -> np.ndarray:
+    db = np.minimum(np.nan_to_num(db, nan=-np.inf, posinf=CEILING_DB), CEILING_DB)  # NaN: silence
     return np.power(10.0, db / 10.0, dtype=np.float64).astype(np.float32)
 
 
