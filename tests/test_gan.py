@@ -23,17 +23,10 @@ from tunesmith.sampling import sample_frames
 from tunesmith.training import load_checkpoint, train
 from tunesmith.training import trainer as trainer_module
 
+from .test_training import TINY as TINY_NOTES
+from .test_training import torchrun_train
+
 WIDTH = 10
-TINY_NOTES = [
-    "data.seq_len=16",
-    "data.batch_size=4",
-    "data.workers=1",
-    "data.valid_fraction=0.25",
-    "data.test_fraction=0.1",
-    "representation.step=eighth",
-    "train.lr=0.01",
-    "train.patience=0",
-]
 TINY_GAN = ["model.name=lstm-gan", "model.g_hidden=8", "model.d_hidden=8", "model.noise_size=4"]
 SPECGAN = {"name": "specgan", "patch_frames": 8, "channels": 4, "layers": 2, "noise_size": 8, "crossfade": 2}
 LSTM_GAN = {"name": "lstm-gan", "g_hidden": 12, "d_hidden": 12, "noise_size": 4}
@@ -321,7 +314,6 @@ def test_resume_matches_an_uninterrupted_gan_run(midi_folder: Path, tmp_path: Pa
 
 def test_two_gloo_processes_train_a_gan(midi_folder: Path, tmp_path: Path) -> None:
     """Under torchrun both players' gradients are averaged and the freeze decision is shared."""
-    from .test_training import torchrun_train
 
     config_file = tmp_path / "tiny.yaml"
     config_file.write_text(f"data:\n  source: {midi_folder}\n")

@@ -93,10 +93,7 @@ def encode_file(run: Run, path: str | Path | Any) -> tuple[torch.Tensor, np.ndar
     rep, model = run.representation, run.model
     label = str(path)
     if isinstance(path, (str, Path)):
-        suffix = Path(path).suffix.lower()
-        from .audio.io import AUDIO_SUFFIXES
-
-        if (suffix in AUDIO_SUFFIXES) != (rep.domain == "audio"):
+        if Path(path).suffix.lower() not in rep.input_suffixes():
             kind = "an audio file" if rep.domain == "audio" else "a music file (MIDI, MusicXML, ABC)"
             raise ConfigError(f"{path}: this run models {rep.domain}, so each end must be {kind}")
     frames, context = _primer(path, rep)

@@ -126,17 +126,6 @@ def find_files(folder: str | Path, rep: Representation) -> list[Path]:
     return files
 
 
-def suffixes_of(rep: Representation) -> tuple[str, ...]:
-    """The file suffixes ``rep`` reads."""
-    if rep.domain == "notes":
-        from .io import SUFFIXES
-
-        return SUFFIXES
-    from .audio.io import AUDIO_SUFFIXES
-
-    return AUDIO_SUFFIXES
-
-
 def read_frames(path: str | Path, rep: Representation, *, max_seconds: float = 1800.0, shift: int = 0) -> np.ndarray:
     """Model frames ``shape=(T, D)`` of one file, read as ``rep`` reads its training data: a
     piece (transposed by ``shift`` semitones, then to C when ``rep`` normalizes keys) or a
@@ -148,9 +137,9 @@ def read_frames(path: str | Path, rep: Representation, *, max_seconds: float = 1
         ConfigError: a ``shift`` for a recording.
     """
     path = Path(path)
-    if path.suffix.lower() not in suffixes_of(rep):
+    if path.suffix.lower() not in rep.input_suffixes():
         kind = "music files" if rep.domain == "notes" else "recordings"
-        raise DataError(path, f"this run reads {kind} ({', '.join(suffixes_of(rep))}), not {path.suffix or 'this'}")
+        raise DataError(path, f"this run reads {kind} ({', '.join(rep.input_suffixes())}), not {path.suffix or 'this'}")
     if rep.domain == "notes":
         from .io import read_piece
 
@@ -492,10 +481,10 @@ def similar(
     query = Path(query)
     if not query.exists():
         raise DataError(query, "query file not found")
-    if query.suffix.lower() not in suffixes_of(rep):
+    if query.suffix.lower() not in rep.input_suffixes():
         kind = "music" if rep.domain == "notes" else "recordings"
         raise DataError(
-            query, f"{where} holds {kind} ({rep.name}); the query must be one of {', '.join(suffixes_of(rep))}"
+            query, f"{where} holds {kind} ({rep.name}); the query must be one of {', '.join(rep.input_suffixes())}"
         )
     max_seconds = float(run.config.get("data", {}).get("max_seconds", 1800.0))
     if transpositions and rep.domain != "notes":

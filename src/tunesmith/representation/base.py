@@ -96,6 +96,17 @@ class Representation:
         """What a checkpoint needs to rebuild this representation: name, options, state."""
         return {"name": self.name, "params": asdict(self.config), "state": dict(self.state)}
 
+    def input_suffixes(self) -> tuple[str, ...]:
+        """Suffixes of the files this representation reads: music files for notes, recordings
+        for audio."""
+        if self.domain == "notes":
+            from ..io import SUFFIXES
+
+            return SUFFIXES
+        from ..audio.io import AUDIO_SUFFIXES
+
+        return AUDIO_SUFFIXES
+
     def output_suffixes(self) -> tuple[str, ...]:
         """Suffixes ``write`` produces first (used to detect pieces already written)."""
         return (".mid",) if self.domain == "notes" else (".wav",)
