@@ -101,6 +101,10 @@ def test_load_index_refuses_other_files(tmp_path: Path) -> None:
     np.savez(tmp_path / "other.npz", embeddings=np.zeros((2, 3), np.float32))
     with pytest.raises(DataError, match="not a tunesmith similarity index"):
         load_index(tmp_path / "other.npz")
+    (tmp_path / "text.npz").write_text("not an index")  # NumPy would take it for a pickle
+    with pytest.raises(DataError, match="pickled objects") as refused:
+        load_index(tmp_path / "text.npz")
+    assert "allow_pickle" not in str(refused.value)  # never advise the unsafe way to load it
 
 
 def test_index_refuses_a_run_with_another_representation_or_weights(collection, index) -> None:

@@ -384,7 +384,10 @@ def load_index(path: str | Path) -> Index:
     except DataError:
         raise
     except Exception as exc:  # a zip that is not ours, a truncated file, a missing key
-        raise DataError(path, f"not a tunesmith similarity index ({type(exc).__name__}: {exc})") from None
+        # NumPy's own advice for a file holding pickled objects (load it with allow_pickle) is the
+        # unsafe thing to do with a file of unknown origin, so that message is not passed on.
+        why = "it holds pickled objects" if "pickle" in str(exc) else f"{type(exc).__name__}: {exc}"
+        raise DataError(path, f"not a tunesmith similarity index ({why})") from None
     return index
 
 
