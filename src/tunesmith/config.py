@@ -132,6 +132,7 @@ def _check_model_fits_frames(config: ExperimentConfig) -> None:
         )
     if "head" in config.model:
         resolve_head(config.model["head"], binary=binary)
+    family.check_data(config.model, config.data)
 
 
 def save_config(config: ExperimentConfig, path: str | Path) -> Path:

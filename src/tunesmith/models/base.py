@@ -103,6 +103,12 @@ class SequenceModel(nn.Module):
         if isinstance(readout, nn.Linear):
             self.head.init_bias(readout.bias, mean, std)
 
+    @classmethod
+    def check_data(cls, options: dict[str, Any], data: Any) -> None:
+        """Refuse, as a ConfigError, a ``data:`` section (``DataConfig``) this family cannot
+        train on with these validated ``model:`` ``options``; called when a config is read, so
+        the mistake is reported before any data is prepared. Default: every section fits."""
+
     def adapt(self, representation: Any) -> None:
         """Called once before training from scratch with the representation the frames come
         from (its ``state`` holds a spectral representation's statistics). Default: nothing; a

@@ -129,6 +129,15 @@ class SpecGAN(AdversarialModel):
         self.generator = PatchGenerator(config, n_features)
         self.discriminator = PatchDiscriminator(config, n_features)
 
+    @classmethod
+    def check_data(cls, options: dict[str, Any], data: Any) -> None:
+        """A training window must hold one patch: ``data.seq_len >= model.patch_frames``."""
+        if data.seq_len < options["patch_frames"]:
+            raise ConfigError(
+                f"data.seq_len ({data.seq_len}) is shorter than model.patch_frames ({options['patch_frames']}): "
+                "raise data.seq_len or lower model.patch_frames"
+            )
+
     def set_output_prior(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Nothing: patches start near zero, the standardized frames' mean."""
 
