@@ -27,7 +27,14 @@ from .test_training import TINY as TINY_NOTES
 from .test_training import torchrun_train
 
 WIDTH = 10
-TINY_GAN = ["model.name=lstm-gan", "model.g_hidden=8", "model.d_hidden=8", "model.noise_size=4"]
+TINY_GAN = [
+    "model.name=lstm-gan",
+    "model.g_hidden=8",
+    "model.d_hidden=8",
+    "model.noise_size=4",
+    "train.judge_count=4",
+    "train.sample_length=24",
+]
 SPECGAN = {"name": "specgan", "patch_frames": 8, "channels": 4, "layers": 2, "noise_size": 8, "crossfade": 2}
 LSTM_GAN = {"name": "lstm-gan", "g_hidden": 12, "d_hidden": 12, "noise_size": 4}
 
@@ -277,6 +284,105 @@ def test_a_nan_loss_stops_the_run(midi_folder: Path, tmp_path: Path, monkeypatch
         train(config, tmp_path / "run", progress=False)
 
 
+def test_pretraining_has_its_own_optimizer(rng: np.random.Generator) -> None:
+    """Maximum likelihood trains as supervised models do (train.lr, Adam's default betas); the
+    game's Adam of the generator first moves when the game starts."""
+    model = gan({**LSTM_GAN, "pretrain_steps": 2, "g_lr": 1e-4}, binary=True)
+    optimizers = model.configure_optimizers(TrainConfig(lr=1e-2))
+    assert set(optimizers) == {"generator", "discriminator", "pretrain"}
+    assert optimizers["pretrain"].defaults["lr"] == 1e-2 and optimizers["pretrain"].defaults["betas"] == (0.9, 0.999)
+    assert optimizers["generator"].defaults["lr"] == 1e-4 and optimizers["generator"].defaults["betas"][0] == 0.5
+    batch = toy_batch(rng, binary=True)
+    for _ in range(2):
+        model.training_step(batch, optimizers, call(model))
+    assert optimizers["pretrain"].state and not optimizers["generator"].state
+    assert "g_loss" in model.training_step(batch, optimizers, call(model))
+    assert optimizers["generator"].state and optimizers["discriminator"].state
+
+
+def test_mle_weight_adds_the_likelihood_loss_to_the_generator(rng: np.random.Generator, monkeypatch) -> None:
+    batch = toy_batch(rng, binary=True)
+    losses = {}
+    for weight in (0.0, 2.0):
+        model = gan({**LSTM_GAN, "mle_weight": weight}, binary=True)
+        monkeypatch.setattr(model, "pretrain_loss", lambda b: {"loss": torch.tensor(5.0)})
+        torch.manual_seed(1)  # the same fakes both times
+        losses[weight] = model.generator_step(batch)["loss"].item()
+    assert losses[2.0] - losses[0.0] == pytest.approx(10.0, rel=1e-5)
+    with pytest.raises(ConfigError, match="model.mle_weight must be >= 0"):
+        gan({**LSTM_GAN, "mle_weight": -1.0}, binary=True)
+
+
+def test_held_noise_is_drawn_once_per_sequence(rng: np.random.Generator) -> None:
+    model = gan({**LSTM_GAN, "held_noise": 3}, binary=False)
+    like = torch.zeros(())
+    noise = model._noise(4, 9, like)
+    assert noise.shape == (4, 9, LSTM_GAN["noise_size"] + 3)
+    held = noise[..., LSTM_GAN["noise_size"] :]
+    assert torch.equal(held, held[:, :1].expand_as(held)) and not torch.equal(held[0], held[1])
+    fresh = noise[..., : LSTM_GAN["noise_size"]]
+    assert not torch.equal(fresh[:, 0], fresh[:, 1])
+    out = sample_frames(model.eval(), num=2, length=12, primer=rng.normal(size=(3, WIDTH)).astype(np.float32), seed=0)
+    assert out.shape == (2, 15, WIDTH) and np.isfinite(out).all()
+    with pytest.raises(ConfigError, match="model.held_noise must be >= 0"):
+        gan({**LSTM_GAN, "held_noise": -1}, binary=False)
+
+
+@pytest.mark.parametrize("section", [LSTM_GAN, SPECGAN], ids=["lstm-gan", "specgan"])
+def test_minibatch_std_lets_the_discriminator_see_a_batch_of_copies(section: dict, rng) -> None:
+    """With it, a window's score depends on the other windows of its batch; without, not."""
+    windows = torch.as_tensor(rng.normal(size=(4, 12, WIDTH)), dtype=torch.float32)
+    present = torch.ones(4, 12)
+    copies = windows[:1].expand(4, -1, -1)
+    assert adversarial.batch_spread(torch.ones(4, 5)).item() == 0.0
+    assert adversarial.batch_spread(torch.ones(1, 5)).item() == 0.0
+    for on in (False, True):
+        model = gan({**section, "minibatch_std": on}, binary=False).eval()
+        with torch.no_grad():
+            alone = model.discriminate(copies, present)[0][0]
+            among = model.discriminate(torch.cat([windows[:1], windows[1:]]), present)[0][0]
+        assert torch.isclose(alone, among, atol=1e-6).item() != on
+
+
+def _scripted_judge(monkeypatch, gaps: list[float], collapsed: set[float]) -> None:
+    """The trainer's sample gap follows ``gaps`` epoch by epoch; an epoch whose gap is in
+    ``collapsed`` is diagnosed with mode collapse."""
+    values = iter(gaps)
+    monkeypatch.setattr(trainer_module._Run, "_sample_gap", lambda self: next(values))
+
+    def diagnose(self, metrics):
+        hit = metrics["valid_sample_gap"] in collapsed
+        return {"mode_collapse": "rigged" if hit else None, "discriminator_saturated": None}
+
+    monkeypatch.setattr(AdversarialModel, "diagnose", diagnose)
+
+
+def test_best_checkpoint_has_the_closest_samples_but_never_collapsed_ones(
+    midi_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    _scripted_judge(monkeypatch, [0.5, 0.2, 0.1, 0.3], collapsed={0.1})
+    config = load_config(None, [f"data.source={midi_folder}", *TINY_NOTES, *TINY_GAN, "train.epochs=4"])
+    result = train(config, tmp_path / "run", progress=False)
+    assert (result.best_metric, result.best_epoch, result.best_value) == ("sample_gap", 2, 0.2)
+    history = rows(tmp_path / "run")
+    assert [float(r["valid_sample_gap"]) for r in history] == [0.5, 0.2, 0.1, 0.3]
+    assert [r["alert_mode_collapse"] for r in history] == ["0", "0", "1", "0"]
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["progress"]["best_epoch"] == 2
+
+
+def test_a_run_collapsed_from_the_start_keeps_a_stand_in_until_a_healthy_epoch(
+    midi_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    _scripted_judge(monkeypatch, [0.1, 0.05, 0.4], collapsed={0.1, 0.05})
+    config = load_config(None, [f"data.source={midi_folder}", *TINY_NOTES, *TINY_GAN, "train.epochs=2"])
+    result = train(config, tmp_path / "run", progress=False)
+    assert (result.best_epoch, result.best_value) == (1, math.inf)  # epoch 1, a stand-in: best.pt exists
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").exists()
+    longer = load_config(None, [f"data.source={midi_folder}", *TINY_NOTES, *TINY_GAN, "train.epochs=3"])
+    result = train(longer, tmp_path / "run", resume=True, progress=False)
+    assert (result.best_epoch, result.best_value) == (3, 0.4)  # the first healthy epoch, however far
+
+
 # -- runs ----------------------------------------------------------------------------------------
 def test_resume_matches_an_uninterrupted_gan_run(midi_folder: Path, tmp_path: Path, monkeypatch) -> None:
     """Pretraining spans the interruption: the resumed run neither repeats nor skips it. With a
@@ -371,6 +477,7 @@ def test_cli_trains_and_generates_midi_with_lstm_gan(midi_folder: Path, tmp_path
     assert sorted(p.name for p in out.glob("*.mid")) == ["piece-01.mid", "piece-02.mid"]
     header = rows(tmp_path / "run")[0]
     assert {"train_mle_loss", "valid_moment_gap", "alert_mode_collapse", "alert_discriminator_saturated"} <= set(header)
+    assert all(0.0 <= float(r["valid_sample_gap"]) <= 1.0 for r in rows(tmp_path / "run"))  # judged every epoch
 
 
 def test_cli_trains_and_generates_wav_with_specgan(tmp_path: Path) -> None:

@@ -187,6 +187,7 @@ def test_two_process_run_trains_and_only_rank_zero_writes(midi_folder: Path, tmp
         (["train.patience=-1"], ConfigError, "train.patience"),
         (["train.device=tpu"], ConfigError, "train.device"),
         (["train.ema=1"], ConfigError, "train.ema"),
+        (["train.judge_count=1"], ConfigError, "train.judge_count must be >= 2"),
         (["representation.fps=30"], None, None),  # fine: fps is only read when step is fps
     ],
 )

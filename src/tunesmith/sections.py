@@ -94,7 +94,11 @@ class TrainConfig:
         sample_every: every this many epochs, write a few samples to ``samples/epoch-NNN`` (0: never),
             so a run can be watched (and a collapse seen) while it trains.
         sample_count: samples written each time (with ``sample_every``).
-        sample_length: frames per sample (with ``sample_every``).
+        sample_length: frames per sample (with ``sample_every``), and per window judged for
+            ``sample_gap``.
+        judge_count: samples (and validation windows) judged after every epoch by a family
+            whose best checkpoint is chosen by the quality of its samples (``sample_gap``: the
+            GANs, which have no likelihood).
     """
 
     epochs: int = 40
@@ -112,6 +116,7 @@ class TrainConfig:
     sample_every: int = 0
     sample_count: int = 2
     sample_length: int = 128
+    judge_count: int = 24
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.ema < 1.0, f"train.ema must be in [0, 1), got {self.ema}")
@@ -124,6 +129,7 @@ class TrainConfig:
         _require(
             self.sample_count >= 1 and self.sample_length >= 1, "train.sample_count and sample_length must be >= 1"
         )
+        _require(self.judge_count >= 2, f"train.judge_count must be >= 2, got {self.judge_count}")
         for key in ("max_steps", "weight_decay", "grad_clip", "patience", "max_minutes", "threads", "sample_every"):
             _require(getattr(self, key) >= 0, f"train.{key} must be >= 0, got {getattr(self, key)}")
         _require(

@@ -47,6 +47,9 @@ class AdversarialConfig:
             ``1 - label_smoothing`` (0.1 gives the usual 0.9); fakes stay at 0.
         spectral_norm: spectral normalization of the discriminator's weights (Miyato et al.
             2018), which bounds how fast its scores can change.
+        minibatch_std: give the discriminator's score the spread of its features over the
+            batch (the minibatch standard deviation of Karras et al. 2018), so that a batch of
+            near-copies looks fake even when each copy looks real: pressure against collapse.
         g_lr: the generator's learning rate; 0 takes ``train.lr``.
         d_lr: the discriminator's learning rate; 0 takes ``train.lr``.
         freeze_ahead: skip the optimizer step of a player that is too far ahead (C-RNN-GAN):
@@ -66,6 +69,7 @@ class AdversarialConfig:
     gp_weight: float = 10.0
     label_smoothing: float = 0.0
     spectral_norm: bool = False
+    minibatch_std: bool = False
     g_lr: float = 0.0
     d_lr: float = 0.0
     freeze_ahead: float = 0.0
@@ -200,9 +204,12 @@ class AdversarialModel(SequenceModel):
     ``generate`` and, to pretrain, ``pretrain_loss``. ``pretrained`` counts the generator's
     maximum-likelihood steps in a buffer, so checkpoints and resumed runs carry it."""
 
-    best_metric: ClassVar[str] = "moment_gap"
+    best_metric: ClassVar[str] = "sample_gap"
+    """No likelihood to validate: the trainer judges samples against validation music after
+    every epoch (one minus the judge's mean overlap; ``training.trainer.SAMPLE_GAP``)."""
     likelihood: ClassVar[bool] = False
     carries_state: ClassVar[bool] = False
+    disqualifies: ClassVar[tuple[str, ...]] = ("mode_collapse",)
 
     generator: nn.Module
     discriminator: nn.Module
@@ -262,7 +269,8 @@ class AdversarialModel(SequenceModel):
 
     def generator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The generator's loss on fresh fakes, plus ``feature_matching`` times the squared
-        distance between the mean discriminator features of real and fake windows."""
+        distance between the mean discriminator features of real and fake windows, plus
+        ``mle_weight`` (families that pretrain) times the maximum-likelihood loss on ``batch``."""
         fake, fake_present = self.fakes(batch)
         fake_score, fake_features = self.discriminate(fake, fake_present)
         loss = generator_loss(self.config.loss, fake_score)
@@ -272,14 +280,20 @@ class AdversarialModel(SequenceModel):
                 real, real_present = self.real(batch)
                 _, real_features = self.discriminate(real, real_present)
             loss = loss + weight * (real_features.mean(0) - fake_features.mean(0)).pow(2).sum()
+        mle = getattr(self.config, "mle_weight", 0.0)
+        if mle > 0:
+            loss = loss + mle * self.pretrain_loss(batch)["loss"]
         return {"loss": loss}
 
     # -- the trainer's contract ------------------------------------------------------------------
     def configure_optimizers(self, train: Any) -> dict[str, torch.optim.Optimizer]:
         """One Adam per player, ``beta1 = 0.5`` as GANs usually train (``beta2 = 0.9`` for
-        ``wgan-gp``, as Gulrajani et al.); ``g_lr`` / ``d_lr`` or ``train.lr``."""
+        ``wgan-gp``, as Gulrajani et al.); ``g_lr`` / ``d_lr`` or ``train.lr``. A family that
+        pretrains its generator gets a third, ``pretrain``: the generator's maximum-likelihood
+        phase is ordinary supervised training, so it runs as the other families train (Adam's
+        default betas at ``train.lr``), not at the game's gentler settings."""
         betas = (0.5, 0.9) if self.config.loss == "wgan-gp" else (0.5, 0.999)
-        return {
+        optimizers = {
             "generator": torch.optim.Adam(
                 self.generator.parameters(),
                 lr=self.config.g_lr or train.lr,
@@ -293,22 +307,27 @@ class AdversarialModel(SequenceModel):
                 weight_decay=train.weight_decay,
             ),
         }
+        if self.pretrain_steps:
+            optimizers["pretrain"] = torch.optim.Adam(
+                self.generator.parameters(), lr=train.lr, weight_decay=train.weight_decay
+            )
+        return optimizers
 
     def training_step(
         self, batch: Batch, optimizers: dict[str, torch.optim.Optimizer], call: Call, *, grad_clip: float = 0.0
     ) -> dict[str, torch.Tensor]:
-        """While ``pretrained < pretrain_steps``: one maximum-likelihood step of the generator.
-        Then one discriminator step and one generator step. Both always run forward and
-        backward through ``call`` (so torchrun's gradient averaging runs on every process); with
-        ``freeze_ahead`` a player's optimizer step is skipped, on all processes alike, by the
-        discriminator's accuracy averaged over processes. Returns ``g_loss``, ``d_loss``,
+        """While ``pretrained < pretrain_steps``: one maximum-likelihood step of the generator
+        (with the ``pretrain`` optimizer). Then one discriminator step and one generator step.
+        Both always run forward and backward through ``call`` (so torchrun's gradient averaging
+        runs on every process); with ``freeze_ahead`` a player's optimizer step is skipped, on
+        all processes alike, by the discriminator's accuracy averaged over processes. Returns ``g_loss``, ``d_loss``,
         ``d_accuracy``, ``d_skipped``, ``g_skipped`` (1 when that step was skipped), ``frames``."""
         frames = batch["mask"][:, 1:].sum().detach()
         gen, disc = optimizers["generator"], optimizers["discriminator"]
         if int(self.pretrained) < self.pretrain_steps:
             out = call("pretrain_loss", batch)
-            _update(gen, out["loss"], self.generator, grad_clip)
-            disc.step()  # no gradients, so no change: only tells the scheduler this optimizer ran
+            _update(optimizers["pretrain"], out["loss"], self.generator, grad_clip)
+            _tick(gen, disc)
             self.pretrained += 1
             return {"mle_loss": out["loss"].detach(), "frames": frames}
 
@@ -322,6 +341,8 @@ class AdversarialModel(SequenceModel):
 
         g_out = call("generator_step", batch)  # the discriminator's gradients are cleared before its next step
         _update(gen, g_out["loss"], self.generator, grad_clip, skip=skip_g)
+        if "pretrain" in optimizers:
+            _tick(optimizers["pretrain"])
         return {
             "g_loss": g_out["loss"].detach(),
             "d_loss": d_out["loss"].detach(),
@@ -335,9 +356,8 @@ class AdversarialModel(SequenceModel):
     def validation_sums(self, batch: Batch) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """Against as many fakes as ``batch`` holds (drawn as generation draws them):
         ``d_accuracy`` (real and fake windows told apart), ``moment_gap`` (per-feature mean and
-        std of real and fake frames, and of their frame-to-frame changes, apart; lower is better,
-        the run's best metric) and
-        ``diversity`` (mean pairwise distance of generated windows over that of real ones), each
+        std of real and fake frames, and of their frame-to-frame changes, apart; lower is better)
+        and ``diversity`` (mean pairwise distance of generated windows over that of real ones), each
         as ``(sum, count)`` over batches. A batch of one window adds no diversity;
         ``diversity_measured`` is the share of batches that did (0: no verdict on collapse)."""
         real, real_present = self.real(batch)
@@ -405,6 +425,22 @@ def _update(
     if grad_clip > 0:
         nn.utils.clip_grad_norm_(module.parameters(), grad_clip)
     optimizer.step()
+
+
+def _tick(*optimizers: torch.optim.Optimizer) -> None:
+    """Step ``optimizers`` without gradients (their parameters' gradients cleared first): no
+    change to any weight; it only tells each one's learning-rate scheduler that it ran."""
+    for optimizer in optimizers:
+        optimizer.zero_grad(set_to_none=True)
+        optimizer.step()
+
+
+def batch_spread(features: torch.Tensor) -> torch.Tensor:
+    """The minibatch standard deviation: the standard deviation of each feature over the batch
+    ``shape=(B, F)``, averaged over features, ``shape=()``; 0 for a batch of one."""
+    if len(features) < 2:
+        return features.new_zeros(())
+    return features.std(0, unbiased=False).mean()
 
 
 def spectral_normed(layer: nn.Module, enabled: bool) -> nn.Module:

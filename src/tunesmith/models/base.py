@@ -70,6 +70,9 @@ class SequenceModel(nn.Module):
     latent: ClassVar[bool] = False
     generates: ClassVar[bool] = True
     """False for a family that does not draw new frames (the denoiser): ``sample_frames`` refuses it."""
+    disqualifies: ClassVar[tuple[str, ...]] = ()
+    """Alerts of :meth:`diagnose` that keep an epoch from becoming the best checkpoint (a GAN's
+    ``mode_collapse``: samples all alike can still score well on average statistics)."""
 
     def __init__(self, config: Any, n_features: int) -> None:
         super().__init__()
@@ -119,7 +122,8 @@ class SequenceModel(nn.Module):
         """Health checks on one epoch's validation ``metrics``: ``{alert: message or None}``.
         The trainer writes ``alert_<name>`` (1 when a message is given, else 0) to the metrics
         file and logs each message as a warning (a GAN reports mode collapse and a saturated
-        discriminator here). Default: no checks."""
+        discriminator here); an epoch with an alert named in ``disqualifies`` never becomes
+        the best checkpoint, whatever its best metric. Default: no checks."""
         return {}
 
     # -- likelihood ----------------------------------------------------------------------------

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .adversarial import AdversarialConfig, AdversarialModel, present_frames, spectral_normed
+from .adversarial import AdversarialConfig, AdversarialModel, batch_spread, present_frames, spectral_normed
 from .base import Batch
 from .heads import bernoulli_nucleus
 
@@ -39,7 +39,10 @@ class LSTMGANConfig(AdversarialConfig):
         head: what the generator emits, set from the representation by ``auto``: ``bernoulli``
             (key probabilities, drawn as 0/1 keys: piano rolls) or ``gaussian`` (standardized
             frames, emitted directly: spectral frames). No density is learned either way.
-        noise_size: noise values the generator reads per frame.
+        noise_size: noise values the generator reads per frame, fresh at every frame.
+        held_noise: noise values drawn once per sequence and read at every frame with the
+            fresh ones (0: none): room for what stays the same through a piece or clip (its
+            loudness, its register) to differ from one to the next.
         g_hidden: units per generator layer.
         g_layers: generator layers.
         d_hidden: units per direction of each discriminator layer.
@@ -47,15 +50,21 @@ class LSTMGANConfig(AdversarialConfig):
         pretrain_steps: maximum-likelihood steps of the generator (teacher-forced next frame)
             before the adversarial game starts; counted in the checkpoint, so a resumed run
             does not repeat them.
+        mle_weight: weight of the same maximum-likelihood loss kept in the generator's loss
+            during the game (0: none, the pure C-RNN-GAN). It anchors the generator to the data
+            while the adversarial loss corrects what teacher forcing cannot see: how its own
+            free-running windows look (too many notes, say).
     """
 
     head: str = "auto"
     noise_size: int = 32
+    held_noise: int = 0
     g_hidden: int = 256
     g_layers: int = 1
     d_hidden: int = 128
     d_layers: int = 1
     pretrain_steps: int = 0
+    mle_weight: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -64,8 +73,12 @@ class LSTMGANConfig(AdversarialConfig):
         for key in ("noise_size", "g_hidden", "g_layers", "d_hidden", "d_layers"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.held_noise < 0:
+            raise ConfigError(f"model.held_noise must be >= 0, got {self.held_noise}")
         if self.pretrain_steps < 0:
             raise ConfigError(f"model.pretrain_steps must be >= 0, got {self.pretrain_steps}")
+        if not self.mle_weight >= 0:
+            raise ConfigError(f"model.mle_weight must be >= 0, got {self.mle_weight}")
 
 
 class Generator(nn.Module):
@@ -73,12 +86,12 @@ class Generator(nn.Module):
 
     def __init__(self, config: LSTMGANConfig, n_features: int) -> None:
         super().__init__()
-        self.noise_size = config.noise_size
-        self.rnn = nn.LSTM(config.noise_size + n_features, config.g_hidden, config.g_layers, batch_first=True)
+        noise = config.noise_size + config.held_noise
+        self.rnn = nn.LSTM(noise + n_features, config.g_hidden, config.g_layers, batch_first=True)
         self.readout = nn.Linear(config.g_hidden, n_features)
 
     def forward(self, previous: torch.Tensor, noise: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
-        """``previous`` ``shape=(B, T, D)``, ``noise`` ``shape=(B, T, noise_size)`` -> outputs
+        """``previous`` ``shape=(B, T, D)``, ``noise`` ``shape=(B, T, noise_size + held_noise)`` -> outputs
         ``shape=(B, T, D)`` (logits or frames) for the frame after each, and the LSTM state."""
         hidden, state = self.rnn(torch.cat([noise, previous], dim=-1), state)
         return self.readout(hidden), state
@@ -89,17 +102,25 @@ class Discriminator(nn.Module):
 
     def __init__(self, config: LSTMGANConfig, n_features: int) -> None:
         super().__init__()
+        self.minibatch_std = config.minibatch_std
         self.project = spectral_normed(nn.Linear(n_features, config.d_hidden), config.spectral_norm)
         self.rnn = nn.LSTM(config.d_hidden, config.d_hidden, config.d_layers, batch_first=True, bidirectional=True)
-        self.score = spectral_normed(nn.Linear(2 * config.d_hidden, 1), config.spectral_norm)
+        extra = 1 if config.minibatch_std else 0
+        self.score = spectral_normed(nn.Linear(2 * config.d_hidden + extra, 1), config.spectral_norm)
 
     def forward(self, windows: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``windows`` ``shape=(B, L, D)``, ``present`` ``shape=(B, L)`` -> the mean score over
-        present frames ``shape=(B,)`` and the mean top-layer features ``shape=(B, 2 * d_hidden)``."""
+        present frames ``shape=(B,)`` and the mean top-layer features ``shape=(B, 2 * d_hidden)``.
+        With ``minibatch_std`` every frame's score also reads how much the windows' mean
+        features differ across the batch (0 for a batch of one)."""
         hidden, _ = self.rnn(F.leaky_relu(self.project(windows), 0.2))
         weight = present / present.sum(1, keepdim=True).clamp_min(1.0)
-        scores = (self.score(hidden).squeeze(-1) * weight).sum(1)
-        return scores, (hidden * weight.unsqueeze(-1)).sum(1)
+        features = (hidden * weight.unsqueeze(-1)).sum(1)
+        scored = hidden
+        if self.minibatch_std:
+            scored = torch.cat([hidden, batch_spread(features).expand(*hidden.shape[:2], 1)], dim=-1)
+        scores = (self.score(scored).squeeze(-1) * weight).sum(1)
+        return scores, features
 
 
 class LSTMGAN(AdversarialModel):
@@ -124,9 +145,27 @@ class LSTMGAN(AdversarialModel):
         with torch.no_grad():
             self.generator.readout.bias.copy_(bias)
 
-    def _noise(self, rows: int, steps: int, like: torch.Tensor, generator: torch.Generator | None = None):
-        shape = (rows, steps, self.config.noise_size)
+    def _held(self, rows: int, like: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """A sequence's held noise ``shape=(rows, 1, held_noise)``, drawn once per sequence."""
+        shape = (rows, 1, self.config.held_noise)
         return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+
+    def _noise(
+        self,
+        rows: int,
+        steps: int,
+        like: torch.Tensor,
+        generator: torch.Generator | None = None,
+        held: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """The generator's noise for ``steps`` frames ``shape=(rows, steps, noise_size +
+        held_noise)``: fresh at every frame, then ``held`` (drawn here when not given)
+        repeated over the frames."""
+        shape = (rows, steps, self.config.noise_size)
+        fresh = torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+        if held is None:
+            held = self._held(rows, like, generator)
+        return torch.cat([fresh, held.expand(-1, steps, -1)], dim=-1)
 
     def _emit(self, outputs: torch.Tensor) -> torch.Tensor:
         """Outputs ``shape=(B, T, D)`` -> frames the discriminator sees: for keys, 0/1 draws with a
@@ -195,13 +234,15 @@ class LSTMGAN(AdversarialModel):
         rows = context.unsqueeze(0).expand(num, -1, -1).contiguous()
         scale = 1.0 if self.binary else temperature
         state = None
+        held = self._held(num, rows, generator)  # one per sequence, primer included
         if rows.shape[1] > 1:  # the primer, as if the generator had made it
-            _, state = self.generator(rows[:, :-1], scale * self._noise(num, rows.shape[1] - 1, rows, generator))
+            noise = self._noise(num, rows.shape[1] - 1, rows, generator, held)
+            _, state = self.generator(rows[:, :-1], scale * noise)
         previous = rows[:, -1:]
         last = previous[:, 0].cpu().numpy()
         frames = []
         for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
-            outputs, state = self.generator(previous, scale * self._noise(num, 1, rows, generator), state)
+            outputs, state = self.generator(previous, scale * self._noise(num, 1, rows, generator, held), state)
             frame = outputs[:, 0]
             if self.binary:
                 probs = torch.sigmoid(frame / max(temperature, 1e-6))

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .adversarial import AdversarialConfig, AdversarialModel, present_frames, spectral_normed
+from .adversarial import AdversarialConfig, AdversarialModel, batch_spread, present_frames, spectral_normed
 from .base import Batch
 
 
@@ -107,7 +107,9 @@ class PatchDiscriminator(nn.Module):
             for i in range(config.layers)
         )
         features = widths[-1] * (self.size[0] // factor) * (self.size[1] // factor)
-        self.score = spectral_normed(nn.Linear(features, 1), config.spectral_norm)
+        self.minibatch_std = config.minibatch_std
+        extra = 1 if config.minibatch_std else 0
+        self.score = spectral_normed(nn.Linear(features + extra, 1), config.spectral_norm)
 
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = patches.transpose(1, 2).unsqueeze(1)  # (B, 1, bins, frames)
@@ -115,7 +117,10 @@ class PatchDiscriminator(nn.Module):
         for stage in self.stages:
             x = F.leaky_relu(stage(x), 0.2)
         features = x.flatten(1)
-        return self.score(features).squeeze(-1), features
+        scored = features
+        if self.minibatch_std:  # every patch's score also reads how much the batch's patches differ
+            scored = torch.cat([features, batch_spread(features).expand(len(features), 1)], dim=1)
+        return self.score(scored).squeeze(-1), features
 
 
 class SpecGAN(AdversarialModel):

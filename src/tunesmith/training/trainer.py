@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from ..config import ExperimentConfig, save_config
 from ..data import PreparedData, prepare_data, sequence_batches, training_batches, window_starts
-from ..errors import CheckpointError, DataError, TrainingError
+from ..errors import CheckpointError, DataError, TrainingError, TunesmithError
 from ..models import SequenceModel, build_model
 from ..utils import check_output_dir, seed_everything
 from .checkpoint import checkpoint_payload, load_checkpoint, save_checkpoint
@@ -35,6 +35,13 @@ from .distributed import DistContext, init_distributed, shutdown_distributed
 from .logger import RunLogger
 
 log = logging.getLogger("tunesmith.training")
+
+SAMPLE_GAP = "sample_gap"
+"""The best metric of a family without a likelihood to validate (the GANs): one minus the
+judge's mean overlap (:func:`tunesmith.judge.compare_items`) between ``train.judge_count``
+samples of ``train.sample_length`` frames and as many validation windows, computed by the
+trainer after every epoch (see ``_Run._sample_gap``). 0: the samples' musical statistics are
+spread as the real ones are; 1: nothing in common."""
 
 
 @dataclass
@@ -310,6 +317,8 @@ class _Run:
                 device=ctx.device,
                 ctx=ctx,
             )
+            if state["best_metric"] == SAMPLE_GAP:
+                valid[SAMPLE_GAP] = self._sample_gap()
             score = valid.get(state["best_metric"], math.inf)
             if not math.isfinite(score):
                 raise TrainingError(
@@ -318,13 +327,16 @@ class _Run:
                 )
             for scheduler in self.schedulers.values():
                 scheduler.step(score) if tc.lr_schedule == "plateau" else scheduler.step()
-            improved = score < state["best_value"] - 1e-6
+            alerts = self.model.diagnose({**train_row, **{f"valid_{k}": v for k, v in valid.items()}})
+            eligible = not any(alerts.get(name) for name in self.model.disqualifies)
+            # a disqualified epoch is kept only as a stand-in until an eligible one comes (its
+            # best value stays infinite), so that a run always has a best checkpoint
+            improved = score < state["best_value"] - 1e-6 if eligible else state["best_epoch"] == 0
             if improved:
-                state.update(best_value=score, best_epoch=epoch, bad_epochs=0)
+                state.update(best_value=score if eligible else math.inf, best_epoch=epoch, bad_epochs=0)
             else:
                 state["bad_epochs"] += 1
             state["epoch"], state["seconds"] = epoch, time.monotonic() - started
-            alerts = self.model.diagnose({**train_row, **{f"valid_{k}": v for k, v in valid.items()}})
             row = {
                 "epoch": epoch,
                 "step": state["step"],
@@ -452,24 +464,60 @@ class _Run:
             log.warning("could not write samples for epoch %d: %s", epoch, exc)
             return {}
 
-    def _quality(self, items: list[Any]) -> dict[str, float]:
-        """The judge's comparison of ``items`` with as many validation pieces or windows."""
-        from ..judge import compare_items
+    def _sample_gap(self) -> float:
+        """:data:`SAMPLE_GAP` of the current weights: the same seed every epoch (so epochs are
+        compared on the same noise) and the same validation windows. Computed by the main
+        process; every process gets its value."""
+        from ..sampling import piece_name, sample_frames
 
-        length = self.config.train.sample_length
-        real = []
-        for index, frames in enumerate(self.valid[: max(len(items), 8)]):
-            decoded = self.rep.decode(np.asarray(frames[:length]), name=f"valid-{index}", qpm=self.data.qpm)
-            real.append(decoded)
-        if len(real) < 2 or len(items) < 2:
+        tc, gap = self.config.train, 0.0
+        if self.ctx.is_main:
+            frames = sample_frames(
+                self.evaluated,
+                num=tc.judge_count,
+                length=tc.sample_length,
+                seed=tc.seed,
+                repair=self.rep.repair,
+                start=self.rep.silence(),
+            )
+            generated = [self.rep.decode(f, name=piece_name(i), qpm=self.data.qpm) for i, f in enumerate(frames)]
+            try:
+                gap = 1.0 - float(self._judge(generated, real_count=len(generated), n_boot=1)["mean_overlap"])
+            except TunesmithError as exc:  # a judge that cannot compare must not end the run
+                log.warning("could not judge this epoch's samples (%s counted as 1, the worst): %s", SAMPLE_GAP, exc)
+                gap = 1.0
+            if not math.isfinite(gap):  # no statistic defined on either set
+                gap = 1.0
+        return self.ctx.sum(gap)[0]
+
+    def _quality(self, items: list[Any]) -> dict[str, float]:
+        """The judge's comparison of ``items`` with as many validation windows."""
+        if len(items) < 2:
             return {}
-        kind = "symbolic" if self.rep.domain == "notes" else "audio"
-        result = compare_items(real, items, kind=kind, seed=self.config.train.seed, n_boot=10)
+        result = self._judge(items, real_count=max(len(items), 8), n_boot=10)
         return {
             "quality/two_sample_accuracy": result["two_sample_accuracy"]["accuracy"],
             "quality/mean_overlap": result["mean_overlap"],
             "quality/frechet_distance": result["frechet_distance"]["value"],
         }
+
+    def _judge(self, items: list[Any], *, real_count: int, n_boot: int) -> dict[str, Any]:
+        """:func:`tunesmith.judge.compare_items` of generated ``items`` against ``real_count``
+        windows of up to ``train.sample_length`` frames of the validation pieces: the pieces in
+        turn, each window at an offset drawn with ``train.seed`` (the same windows every time)."""
+        from ..judge import compare_items
+
+        tc = self.config.train
+        rng = np.random.default_rng(tc.seed)
+        pieces = [np.asarray(x) for x in self.valid if len(x) > 1]
+        real = []
+        for index in range(real_count if pieces else 0):
+            piece = pieces[index % len(pieces)]
+            start = int(rng.integers(0, max(len(piece) - tc.sample_length, 0) + 1))
+            frames = piece[start : start + tc.sample_length]
+            real.append(self.rep.decode(frames, name=f"valid-{index + 1:02d}", qpm=self.data.qpm))
+        kind = "symbolic" if self.rep.domain == "notes" else "audio"
+        return compare_items(real, items, kind=kind, seed=tc.seed, n_boot=n_boot)
 
 
 def _png(path: Path) -> np.ndarray:
