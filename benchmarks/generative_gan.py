@@ -71,15 +71,12 @@ def plans() -> list[dict[str, Any]]:
 def held_out_windows(sequences: list[np.ndarray], count: int, length: int, seed: int) -> list[np.ndarray]:
     """``count`` windows of ``length`` frames ``shape=(length, D)`` from ``sequences`` (held-out
     pieces taken in turn, each window at a random offset)."""
-    rng = np.random.default_rng(seed)
-    usable = [np.asarray(s, np.float32) for s in sequences if len(s) >= length]
-    if not usable:
+    from tunesmith.data import windows_in_turn
+
+    pieces = [np.asarray(s, np.float32) for s in sequences]
+    windows = windows_in_turn(pieces, count, length, np.random.default_rng(seed), min_length=length)
+    if not windows:
         raise ValueError(f"no held-out piece has {length} frames")
-    windows = []
-    for index in range(count):
-        piece = usable[index % len(usable)]
-        start = int(rng.integers(0, len(piece) - length + 1))
-        windows.append(piece[start : start + length])
     return windows
 
 
@@ -246,6 +243,10 @@ def main() -> None:
     logging.getLogger("tunesmith.bench").setLevel(logging.INFO)
     images = False if args.no_images else None
     only = args.only.split(",") if args.only else None
+    names = [f"{plan['model']}-{plan['representation']}" for plan in plans()]
+    unknown = sorted(set(only or []) - set(names))
+    if unknown:
+        parser.error(f"unknown run(s) {', '.join(unknown)}; choose from {', '.join(names)}")
     print(json.dumps(run(args.quick, out=args.out, images=images, minutes=args.minutes, only=only), indent=2))
 
 

@@ -15,6 +15,7 @@ from tunesmith.data import (
     split_by_melody,
     training_batches,
     window_starts,
+    windows_in_turn,
 )
 from tunesmith.errors import ConfigError, DataError
 from tunesmith.representation import build_representation, transpose_piece
@@ -65,6 +66,18 @@ def test_windows_cover_every_frame(rng: np.random.Generator) -> None:
             if i == index:
                 covered |= set(range(start, min(start + 32, length)))
         assert covered == set(range(length))
+
+
+def test_judged_windows_take_the_long_enough_pieces_in_turn() -> None:
+    pieces = [np.full((n, 2), n, np.float32) for n in (3, 40, 1, 25)]
+    first = windows_in_turn(pieces, 5, 10, np.random.default_rng(7), min_length=10)
+    again = windows_in_turn(pieces, 5, 10, np.random.default_rng(7), min_length=10)
+    assert [int(w[0, 0]) for w in first] == [40, 25, 40, 25, 40]  # 3 and 1 are too short
+    assert all(w.shape == (10, 2) for w in first)
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))  # a seeded draw repeats
+    short = windows_in_turn(pieces, 4, 10, np.random.default_rng(0), min_length=2)
+    assert [len(w) for w in short] == [3, 10, 10, 3]  # up to 10 frames from a shorter piece
+    assert windows_in_turn(pieces, 3, 10, np.random.default_rng(0), min_length=41) == []
 
 
 def test_training_windows_carry_their_context_frame(rng: np.random.Generator) -> None:

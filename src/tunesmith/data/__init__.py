@@ -1,6 +1,6 @@
 """Datasets: prepared once, cached, windowed, batched."""
 
-from .batches import sequence_batches, training_batches, window_starts, with_start
+from .batches import sequence_batches, training_batches, window_starts, windows_in_turn, with_start
 from .dataset import AUDIO_CORPORA, BUILTIN_CORPORA, NOTE_CORPORA, SPLITS, PreparedData
 from .prepare import prepare_data
 from .splits import melody_signature, split_by_melody, split_groups
@@ -18,5 +18,6 @@ __all__ = [
     "split_groups",
     "training_batches",
     "window_starts",
+    "windows_in_turn",
     "with_start",
 ]

@@ -41,6 +41,22 @@ def window_starts(
     return windows
 
 
+def windows_in_turn(
+    sequences: Sequence[np.ndarray], count: int, length: int, rng: np.random.Generator, *, min_length: int = 1
+) -> list[np.ndarray]:
+    """``count`` windows of up to ``length`` frames for judging samples against real music: the
+    sequences of at least ``min_length`` frames taken in turn, each window at an offset drawn
+    from ``rng`` (so a seeded ``rng`` gives the same windows every time); empty when no
+    sequence is long enough."""
+    usable = [s for s in sequences if len(s) >= min_length]
+    windows = []
+    for index in range(count if usable else 0):
+        piece = usable[index % len(usable)]
+        start = int(rng.integers(0, max(len(piece) - length, 0) + 1))
+        windows.append(piece[start : start + length])
+    return windows
+
+
 def _window(sequence: np.ndarray, start: int, seq_len: int, start_frame: np.ndarray | None) -> np.ndarray:
     """Frames ``start - 1 .. start + seq_len - 1`` of ``sequence`` (``start_frame`` before frame 0)."""
     if start == 0:

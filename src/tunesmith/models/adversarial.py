@@ -247,6 +247,12 @@ class AdversarialModel(SequenceModel):
     def pretrain_steps(self) -> int:
         return int(getattr(self.config, "pretrain_steps", 0))
 
+    @property
+    def mle_weight(self) -> float:
+        """Weight of ``pretrain_loss`` in the generator's loss during the game (families that
+        pretrain; 0 for the others)."""
+        return float(getattr(self.config, "mle_weight", 0.0))
+
     # -- losses, run through the trainer's ``call`` ----------------------------------------------
     def discriminator_step(self, batch: Batch) -> dict[str, torch.Tensor]:
         """The discriminator's loss on ``batch`` against fresh fakes (the generator untouched):
@@ -280,9 +286,8 @@ class AdversarialModel(SequenceModel):
                 real, real_present = self.real(batch)
                 _, real_features = self.discriminate(real, real_present)
             loss = loss + weight * (real_features.mean(0) - fake_features.mean(0)).pow(2).sum()
-        mle = getattr(self.config, "mle_weight", 0.0)
-        if mle > 0:
-            loss = loss + mle * self.pretrain_loss(batch)["loss"]
+        if self.mle_weight > 0:
+            loss = loss + self.mle_weight * self.pretrain_loss(batch)["loss"]
         return {"loss": loss}
 
     # -- the trainer's contract ------------------------------------------------------------------

@@ -26,7 +26,7 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm.auto import tqdm
 
 from ..config import ExperimentConfig, save_config
-from ..data import PreparedData, prepare_data, sequence_batches, training_batches, window_starts
+from ..data import PreparedData, prepare_data, sequence_batches, training_batches, window_starts, windows_in_turn
 from ..errors import CheckpointError, DataError, TrainingError, TunesmithError
 from ..models import SequenceModel, build_model
 from ..utils import check_output_dir, seed_everything
@@ -509,13 +509,9 @@ class _Run:
 
         tc = self.config.train
         rng = np.random.default_rng(tc.seed)
-        pieces = [np.asarray(x) for x in self.valid if len(x) > 1]
-        real = []
-        for index in range(real_count if pieces else 0):
-            piece = pieces[index % len(pieces)]
-            start = int(rng.integers(0, max(len(piece) - tc.sample_length, 0) + 1))
-            frames = piece[start : start + tc.sample_length]
-            real.append(self.rep.decode(frames, name=f"valid-{index + 1:02d}", qpm=self.data.qpm))
+        windows = windows_in_turn(self.valid, real_count, tc.sample_length, rng, min_length=2)
+        decode = self.rep.decode
+        real = [decode(np.asarray(w), name=f"valid-{i + 1:02d}", qpm=self.data.qpm) for i, w in enumerate(windows)]
         kind = "symbolic" if self.rep.domain == "notes" else "audio"
         return compare_items(real, items, kind=kind, seed=tc.seed, n_boot=n_boot)
 
