@@ -467,11 +467,12 @@ def test_lstm_gan_continues_a_primer(rng: np.random.Generator) -> None:
     assert cold < hot
 
 
-def test_cli_trains_and_generates_midi_with_lstm_gan(midi_folder: Path, tmp_path: Path) -> None:
+def test_cli_trains_and_generates_midi_with_lstm_gan(midi_folder: Path, tmp_path: Path, capsys) -> None:
     sets = [a for item in [f"data.source={midi_folder}", *TINY_NOTES, *TINY_GAN] for a in ("--set", item)]
     config = tmp_path / "gan.yaml"
     config.write_text("train:\n  epochs: 2\nmodel:\n  name: lstm-gan\n  pretrain_steps: 3\n")
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet", *sets]) == 0
+    assert "best validation sample_gap" in capsys.readouterr().out  # not called an NLL
     out = tmp_path / "gen"
     assert main(["generate", str(tmp_path / "run"), "--out", str(out), "--num", "2", "--length", "40"]) == 0
     assert sorted(p.name for p in out.glob("*.mid")) == ["piece-01.mid", "piece-02.mid"]
@@ -480,7 +481,7 @@ def test_cli_trains_and_generates_midi_with_lstm_gan(midi_folder: Path, tmp_path
     assert all(0.0 <= float(r["valid_sample_gap"]) <= 1.0 for r in rows(tmp_path / "run"))  # judged every epoch
 
 
-def test_cli_trains_and_generates_wav_with_specgan(tmp_path: Path) -> None:
+def test_cli_trains_and_generates_wav_with_specgan(tmp_path: Path, capsys) -> None:
     from tunesmith.audio.io import write_wav
 
     from .test_audio_pipeline import TINY_AUDIO
@@ -494,6 +495,7 @@ def test_cli_trains_and_generates_wav_with_specgan(tmp_path: Path) -> None:
     config = tmp_path / "specgan.yaml"
     config.write_text("data:\n  valid_fraction: 0.34\n")
     assert main(["train", str(config), "--out", str(tmp_path / "run"), "--quiet", *sets]) == 0
+    assert "best validation sample_gap" in capsys.readouterr().out  # not called an NLL
     out = tmp_path / "gen"
     assert main(["generate", str(tmp_path / "run"), "--out", str(out), "--num", "1", "--length", "40"]) == 0
     assert (out / "piece-01.wav").is_file() and (out / "piece-01.png").is_file()

@@ -64,9 +64,10 @@ def _train(args: argparse.Namespace) -> None:
         trained = f"trained {result.members} members, up to {result.epochs} epochs each ({result.stopped}); "
         print(f"{trained}ensemble validation NLL {result.best_valid_nll:.4f}; run in {result.run_dir}")
     else:
+        metric = "NLL" if result.best_metric == "nll" else result.best_metric
         print(
-            f"trained {result.epochs} epochs ({result.stopped}); best validation NLL "
-            f"{result.best_valid_nll:.4f} at epoch {result.best_epoch}; run in {result.run_dir}"
+            f"trained {result.epochs} epochs ({result.stopped}); best validation {metric} "
+            f"{result.best_value:.4f} at epoch {result.best_epoch}; run in {result.run_dir}"
         )
 
 
