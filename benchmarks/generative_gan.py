@@ -21,7 +21,9 @@ for mel). The judge (:func:`tunesmith.judge.compare_items`) scores the two sets:
 0.5 means it cannot), ``mean_overlap`` (the MGEval overlap of each statistic, averaged: 1 means
 the two sets' statistics are spread alike) and ``frechet_distance``, each the mean over three
 independent draws of both sets (one with ``--quick``; ``two_sample_accuracy_draws`` lists each
-draw's, since near 1 a single window moves one draw's accuracy by 1/128 to 1/64). ``diversity``
+draw's, since near 1 a single window moves one draw's accuracy by 1/128 to 1/64). ``best_game_steps``
+counts the adversarial steps a GAN's best checkpoint had taken (0: its samples come from the
+generator's maximum-likelihood pretraining alone; null for the LSTM). ``diversity``
 is the mean pairwise distance of the generated windows over that of the real ones; ``collapsed`` when it is below
 0.25 in any draw. Prints a JSON list of one object per model; a full run also writes
 ``docs/images/gan-notes.png``, ``gan-mel.png`` and ``specgan-mel.png`` (a held-out window next
@@ -137,6 +139,18 @@ def judge_run(run_dir: Path, *, num: int, length: int, draws: int = 1) -> tuple[
     return numbers, *pictured
 
 
+def game_steps_at(run_dir: Path, epoch: int, pretrain_steps: int) -> int | None:
+    """How many adversarial steps a GAN run had taken by the end of ``epoch`` (the steps after
+    its ``pretrain_steps`` of maximum-likelihood pretraining); None for a model without a game."""
+    import csv
+
+    with open(run_dir / "metrics.csv", newline="") as handle:
+        rows = {int(row["epoch"]): row for row in csv.DictReader(handle)}
+    if epoch not in rows or "train_g_loss" not in rows[epoch]:
+        return None
+    return max(0, int(rows[epoch]["step"]) - pretrain_steps)
+
+
 def train_one(plan: dict[str, Any], out: Path, *, minutes: float) -> tuple[Any, Path]:
     """Train ``plan``'s config for ``minutes`` of wall clock (one thread); return the result."""
     from tunesmith.config import config_from_dict
@@ -216,6 +230,9 @@ def run(
                     "train_seconds": round(result.seconds, 1),
                     "steps": result.steps,
                     "best_epoch": result.best_epoch,
+                    "best_game_steps": game_steps_at(
+                        run_dir, result.best_epoch, plan["config"]["model"].get("pretrain_steps", 0)
+                    ),
                     "epochs": result.epochs,
                     **numbers,
                 }

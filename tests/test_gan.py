@@ -141,6 +141,7 @@ CASES = [
     (SPECGAN, False, "wgan-gp", {}),
     (SPECGAN, False, "hinge", {"spectral_norm": True}),
     (SPECGAN, False, "bce", {"label_smoothing": 0.1, "feature_matching": 0.1}),
+    (LSTM_GAN, False, "bce", {"output_noise": True, "mle_weight": 1.0}),
 ]
 
 
@@ -311,6 +312,32 @@ def test_mle_weight_adds_the_likelihood_loss_to_the_generator(rng: np.random.Gen
     assert losses[2.0] - losses[0.0] == pytest.approx(10.0, rel=1e-5)
     with pytest.raises(ConfigError, match="model.mle_weight must be >= 0"):
         gan({**LSTM_GAN, "mle_weight": -1.0}, binary=True)
+
+
+def test_output_noise_draws_frames_from_a_gaussian_the_game_can_shape(rng: np.random.Generator) -> None:
+    model = gan({**LSTM_GAN, "output_noise": True}, binary=False)
+    batch = toy_batch(rng, binary=False)
+    # pretraining is the Gaussian's negative log-likelihood of the next frame
+    torch.manual_seed(3)
+    frames = batch["frames"]
+    noise = model._noise(len(frames), frames.shape[1] - 1, frames)
+    outputs, _ = model.generator(frames[:, :-1], noise)
+    mask = batch["mask"][:, 1:]
+    expected = (-model.head.log_prob(outputs, frames[:, 1:]) * mask).sum() / mask.sum()
+    torch.manual_seed(3)
+    assert model.pretrain_loss(batch)["loss"].item() == pytest.approx(expected.item(), rel=1e-5)
+    # the discriminator's gradient reaches the scales (the second half of the read-out)
+    fake, present = model.fakes(batch)
+    model.discriminate(fake, present)[0].sum().backward()
+    scale_grad = model.generator.readout.bias.grad[WIDTH:]
+    assert scale_grad.abs().sum() > 0
+    # generation draws: same noise and state, different frames at temperature 0 and 1
+    context = torch.zeros(1, WIDTH)
+    cold = model.generate(context, num=3, length=8, temperature=1e-6, generator=torch.Generator().manual_seed(0))
+    warm = model.generate(context, num=3, length=8, temperature=1.0, generator=torch.Generator().manual_seed(0))
+    assert cold.shape == warm.shape == (3, 8, WIDTH) and not torch.allclose(cold, warm)
+    with pytest.raises(ConfigError, match="model.output_noise is for spectral frames"):
+        gan({**LSTM_GAN, "output_noise": True, "head": "bernoulli"}, binary=True)
 
 
 def test_held_noise_is_drawn_once_per_sequence(rng: np.random.Generator) -> None:

@@ -221,6 +221,21 @@ def test_early_stopping_and_time_limit(midi_folder: Path, tmp_path: Path) -> Non
     assert timed.stopped == "time limit" and timed.epochs == 1
 
 
+def test_no_epoch_starts_that_would_end_past_the_time_limit(midi_folder: Path, tmp_path: Path, monkeypatch) -> None:
+    """Epochs of 60 s on a fake clock and a 150 s budget: two epochs, not a third ending at 180 s."""
+    clock = [1000.0]
+    monkeypatch.setattr(trainer_module.time, "monotonic", lambda: clock[0])
+    run_epoch = trainer_module._Run._train_epoch
+
+    def minute_long(self, epoch):
+        clock[0] += 60.0
+        return run_epoch(self, epoch)
+
+    monkeypatch.setattr(trainer_module._Run, "_train_epoch", minute_long)
+    result = train(tiny_config(midi_folder, "train.epochs=50", "train.max_minutes=2.5"), tmp_path / "run", progress=False)
+    assert result.stopped == "time limit" and result.epochs == 2
+
+
 def test_skipped_files_are_reported_once_at_the_end(midi_folder: Path, tmp_path: Path, caplog) -> None:
     (midi_folder / "zz_broken.mid").write_bytes(b"MThd\x00\x00\x00\x06junk")
     with caplog.at_level("INFO"):

@@ -84,7 +84,8 @@ class TrainConfig:
         grad_clip: clip the gradient norm to this value (0: off).
         patience: epochs without improvement before stopping early (0: never).
         seed: seeds the weights, window order, augmentation and dropout, so a run repeats exactly.
-        max_minutes: stop after this much training time (0: no limit).
+        max_minutes: training time limit (0: no limit): no epoch starts that, as long as the
+            last one, would end past it.
         device: "auto" (CUDA when present, else CPU), "cpu", "cuda", "cuda:N" or "mps".
         threads: CPU threads PyTorch may use (0: PyTorch chooses).
         ema: decay of an exponential moving average of the weights, updated every step (0: off;

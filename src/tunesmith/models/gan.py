@@ -9,10 +9,14 @@ For piano rolls the generator's outputs are key probabilities. The discriminator
 keys drawn from them, with a straight-through gradient (``sample + p - p.detach()``), so fakes
 look like real binary frames; generation draws Bernoulli keys (``temperature`` divides the
 logits). For spectral frames the generator emits standardized frames directly; ``temperature``
-scales its noise.
+scales its noise. With ``output_noise`` it emits a Gaussian per feature instead and the frame is
+drawn from it (reparameterized, so the discriminator's gradient reaches mean and scale): fine
+detail that varies from frame to frame comes straight from that draw, as the per-pixel noise of
+StyleGAN (Karras et al. 2019) supplies it, instead of being carried through the LSTM.
 
 Option ``pretrain_steps`` trains the generator by maximum likelihood first (teacher-forced next
-frame: binary cross-entropy for keys, squared error for spectral frames), as C-RNN-GAN did.
+frame: binary cross-entropy for keys, squared error for spectral frames, the Gaussian's negative
+log-likelihood with ``output_noise``), as C-RNN-GAN did.
 """
 
 from __future__ import annotations
@@ -54,6 +58,10 @@ class LSTMGANConfig(AdversarialConfig):
             during the game (0: none, the pure C-RNN-GAN). It anchors the generator to the data
             while the adversarial loss corrects what teacher forcing cannot see: how its own
             free-running windows look (too many notes, say).
+        output_noise: spectral frames only: the generator emits a mean and a scale per feature
+            and each frame is drawn from that Gaussian (see the module's docstring); pretraining
+            and ``mle_weight`` then use its negative log-likelihood, as the LSTM trains. Off:
+            frames are emitted directly (C-RNN-GAN).
     """
 
     head: str = "auto"
@@ -65,6 +73,7 @@ class LSTMGANConfig(AdversarialConfig):
     d_layers: int = 1
     pretrain_steps: int = 0
     mle_weight: float = 0.0
+    output_noise: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -79,6 +88,8 @@ class LSTMGANConfig(AdversarialConfig):
             raise ConfigError(f"model.pretrain_steps must be >= 0, got {self.pretrain_steps}")
         if not self.mle_weight >= 0:
             raise ConfigError(f"model.mle_weight must be >= 0, got {self.mle_weight}")
+        if self.output_noise and self.head == "bernoulli":
+            raise ConfigError("model.output_noise is for spectral frames: keys are already drawn from their probabilities")
 
 
 class Generator(nn.Module):
@@ -88,11 +99,12 @@ class Generator(nn.Module):
         super().__init__()
         noise = config.noise_size + config.held_noise
         self.rnn = nn.LSTM(noise + n_features, config.g_hidden, config.g_layers, batch_first=True)
-        self.readout = nn.Linear(config.g_hidden, n_features)
+        self.readout = nn.Linear(config.g_hidden, 2 * n_features if config.output_noise else n_features)
 
     def forward(self, previous: torch.Tensor, noise: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
         """``previous`` ``shape=(B, T, D)``, ``noise`` ``shape=(B, T, noise_size + held_noise)`` -> outputs
-        ``shape=(B, T, D)`` (logits or frames) for the frame after each, and the LSTM state."""
+        ``shape=(B, T, D)`` (logits or frames; ``2 D``, mean and log scale, with ``output_noise``)
+        for the frame after each, and the LSTM state."""
         hidden, state = self.rnn(torch.cat([noise, previous], dim=-1), state)
         return self.readout(hidden), state
 
@@ -141,6 +153,9 @@ class LSTMGAN(AdversarialModel):
     def set_output_prior(self, mean: torch.Tensor, std: torch.Tensor) -> None:
         """Start the generator's outputs at the data's per-feature ``mean`` ``shape=(D,)``: how
         often each key sounds (as a logit), or each feature's mean."""
+        if self.config.output_noise:  # the Gaussian head's mean and log standard deviation
+            self.head.init_bias(self.generator.readout.bias, mean, std)
+            return
         bias = torch.logit(mean.clamp(1e-4, 1 - 1e-4)) if self.binary else mean
         with torch.no_grad():
             self.generator.readout.bias.copy_(bias)
@@ -169,7 +184,10 @@ class LSTMGAN(AdversarialModel):
 
     def _emit(self, outputs: torch.Tensor) -> torch.Tensor:
         """Outputs ``shape=(B, T, D)`` -> frames the discriminator sees: for keys, 0/1 draws with a
-        straight-through gradient to their probabilities."""
+        straight-through gradient to their probabilities; with ``output_noise``, draws from the
+        Gaussians (differentiable in their means and scales)."""
+        if self.config.output_noise:
+            return self.head.sample(outputs)
         if not self.binary:
             return outputs
         probs = torch.sigmoid(outputs)
@@ -197,12 +215,15 @@ class LSTMGAN(AdversarialModel):
         return self.discriminator(windows, present)
 
     def pretrain_loss(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """Teacher-forced next frame: binary cross-entropy per key (piano rolls) or squared error
-        per feature (spectral frames), summed over features, averaged over scored frames."""
+        """Teacher-forced next frame: binary cross-entropy per key (piano rolls), squared error per
+        feature (spectral frames) or the Gaussian's negative log-likelihood (``output_noise``),
+        summed over features, averaged over scored frames."""
         frames, mask = batch["frames"], batch["mask"][:, 1:]
         inputs, targets = frames[:, :-1], frames[:, 1:]
         outputs, _ = self.generator(inputs, self._noise(inputs.shape[0], inputs.shape[1], inputs))
-        if self.binary:
+        if self.config.output_noise:
+            per = -self.head.log_prob(outputs, targets).unsqueeze(-1)
+        elif self.binary:
             per = F.binary_cross_entropy_with_logits(outputs, targets, reduction="none")
         else:
             per = (outputs - targets) ** 2
@@ -227,7 +248,8 @@ class LSTMGAN(AdversarialModel):
         frame is drawn and fed back (``repair(frame, previous)`` may fix it first). Keys: 0/1
         draws of the key probabilities at ``temperature``, ``top_p`` < 1 keeps the likeliest keys
         (see the Bernoulli head). Spectral frames: emitted directly, the noise scaled by
-        ``temperature``."""
+        ``temperature`` (with ``output_noise``: drawn from the Gaussians at ``temperature`` and
+        ``top_p``, as the LSTM's Gaussian head draws)."""
         from tqdm.auto import tqdm
 
         device = context.device
@@ -244,7 +266,9 @@ class LSTMGAN(AdversarialModel):
         for _ in tqdm(range(length), desc="sampling", disable=not progress, leave=False):
             outputs, state = self.generator(previous, scale * self._noise(num, 1, rows, generator, held), state)
             frame = outputs[:, 0]
-            if self.binary:
+            if self.config.output_noise:
+                frame = self.head.sample(frame, temperature=temperature, top_p=top_p, generator=generator)
+            elif self.binary:
                 probs = torch.sigmoid(frame / max(temperature, 1e-6))
                 if top_p < 1.0:
                     probs = bernoulli_nucleus(probs, top_p)

@@ -307,6 +307,7 @@ class _Run:
         config, ctx, tc, state = self.config, self.ctx, self.config.train, self.state
         started = time.monotonic() - state["seconds"]
         for epoch in range(state["epoch"] + 1, self.epochs + 1):
+            epoch_began = time.monotonic()
             torch.manual_seed(tc.seed * 1_000_003 + epoch * 101 + ctx.rank)  # dropout: reproducible on resume
             train_row = self._train_epoch(epoch)
             valid = validation_metrics(
@@ -360,7 +361,10 @@ class _Run:
                         self.logger.add_to_last_row(quality)
             if tc.patience and state["bad_epochs"] >= tc.patience:
                 return "early stopping"
-            if ctx.any(bool(tc.max_minutes) and state["seconds"] >= tc.max_minutes * 60):
+            # stop when another epoch as long as this one would end past the limit: a budget of
+            # five minutes means five minutes for a model with long epochs (a GAN's) too
+            next_end = state["seconds"] + (time.monotonic() - epoch_began)
+            if ctx.any(bool(tc.max_minutes) and next_end > tc.max_minutes * 60):
                 return "time limit"
         return "epochs"
 
