@@ -173,6 +173,9 @@ def picture(real: np.ndarray, generated: np.ndarray, rep: Any, title: str, out_p
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), sharey=True, constrained_layout=True)
+    if rep.domain != "notes":  # one colour scale, the real window's: a stray loud frame cannot wash out the rest
+        real_db = rep.denormalize(np.asarray(real, np.float32))
+        scale = {"vmin": float(real_db.min()), "vmax": float(real_db.max())}
     for ax, frames, name in zip(axes, (real, generated), ("held-out (real)", f"generated ({title})")):
         if rep.domain == "notes":
             image = np.asarray(frames)[:, : rep.config.keys].T
@@ -181,12 +184,12 @@ def picture(real: np.ndarray, generated: np.ndarray, rep: Any, title: str, out_p
             ax.set_ylabel("key")
         else:
             image = rep.denormalize(np.asarray(frames, np.float32)).T
-            shown = ax.imshow(image, aspect="auto", origin="lower", cmap="magma", interpolation="nearest")
+            shown = ax.imshow(image, aspect="auto", origin="lower", cmap="magma", interpolation="nearest", **scale)
             ax.set_xlabel("frame")
             ax.set_ylabel("mel band")
         ax.set_title(name)
     if rep.domain != "notes":
-        fig.colorbar(shown, ax=axes, label="dB")
+        fig.colorbar(shown, ax=axes, label="dB (the real window's range)")
     out_png.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out_png, dpi=110)
     plt.close(fig)
