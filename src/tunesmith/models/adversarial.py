@@ -448,6 +448,14 @@ def batch_spread(features: torch.Tensor) -> torch.Tensor:
     return features.std(0, unbiased=False).mean()
 
 
+def with_batch_spread(inputs: torch.Tensor, features: torch.Tensor) -> torch.Tensor:
+    """``inputs`` ``shape=(B, ..., F)`` with the :func:`batch_spread` of ``features`` ``shape=(B, F')``
+    appended to every position as one more feature: what a discriminator's score reads
+    under ``minibatch_std``."""
+    spread = batch_spread(features).expand(*inputs.shape[:-1], 1)
+    return torch.cat([inputs, spread], dim=-1)
+
+
 def spectral_normed(layer: nn.Module, enabled: bool) -> nn.Module:
     """``layer`` under spectral normalization when ``enabled``, else unchanged."""
     return nn.utils.parametrizations.spectral_norm(layer) if enabled else layer

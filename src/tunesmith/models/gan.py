@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .adversarial import AdversarialConfig, AdversarialModel, batch_spread, present_frames, spectral_normed
+from .adversarial import AdversarialConfig, AdversarialModel, present_frames, spectral_normed, with_batch_spread
 from .base import Batch
 from .heads import bernoulli_nucleus
 
@@ -128,9 +128,7 @@ class Discriminator(nn.Module):
         hidden, _ = self.rnn(F.leaky_relu(self.project(windows), 0.2))
         weight = present / present.sum(1, keepdim=True).clamp_min(1.0)
         features = (hidden * weight.unsqueeze(-1)).sum(1)
-        scored = hidden
-        if self.minibatch_std:
-            scored = torch.cat([hidden, batch_spread(features).expand(*hidden.shape[:2], 1)], dim=-1)
+        scored = with_batch_spread(hidden, features) if self.minibatch_std else hidden
         scores = (self.score(scored).squeeze(-1) * weight).sum(1)
         return scores, features
 

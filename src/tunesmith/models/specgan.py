@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ConfigError
-from .adversarial import AdversarialConfig, AdversarialModel, batch_spread, present_frames, spectral_normed
+from .adversarial import AdversarialConfig, AdversarialModel, present_frames, spectral_normed, with_batch_spread
 from .base import Batch
 
 
@@ -117,9 +117,8 @@ class PatchDiscriminator(nn.Module):
         for stage in self.stages:
             x = F.leaky_relu(stage(x), 0.2)
         features = x.flatten(1)
-        scored = features
-        if self.minibatch_std:  # every patch's score also reads how much the batch's patches differ
-            scored = torch.cat([features, batch_spread(features).expand(len(features), 1)], dim=1)
+        # with minibatch_std every patch's score also reads how much the batch's patches differ
+        scored = with_batch_spread(features, features) if self.minibatch_std else features
         return self.score(scored).squeeze(-1), features
 
 
