@@ -167,6 +167,20 @@ def test_primer_is_kept_and_continued(rng: np.random.Generator) -> None:
         sample_frames(model, num=1, length=2, primer=np.zeros((3, WIDTH + 1)))
 
 
+def test_generation_is_bounded_before_any_frame_is_drawn() -> None:
+    """A huge request fails at once with the sizes named, not after hours or gigabytes."""
+    from tunesmith import sampling
+
+    model = tiny("gru")
+    with pytest.raises(ConfigError, match="a piece of 10,000,000,000 frames is longer than the 262,144"):
+        sample_frames(model, num=1, length=10**10)
+    primer = np.zeros((5, WIDTH), np.float32)
+    with pytest.raises(ConfigError, match="262,145 frames"):
+        sample_frames(model, num=1, length=sampling.MAX_FRAMES - 4, primer=primer)
+    with pytest.raises(ConfigError, match="fewer or shorter pieces"):
+        sample_frames(model, num=10**6, length=1000)
+
+
 @pytest.mark.parametrize(
     "section",
     [

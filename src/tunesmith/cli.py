@@ -290,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", type=Path, help="run directory written by 'tunesmith train'")
     p.add_argument("--out", type=Path, required=True, help="folder for the pieces (MIDI, WAV, PNG)")
     p.add_argument("--num", type=positive_int, default=4, help="pieces to generate")
-    p.add_argument("--length", type=positive_int, default=256, help="new frames per piece (any length)")
+    p.add_argument(
+        "--length", type=positive_int, default=256, help="new frames per piece (up to 262,144 frames, primer included)"
+    )
     p.add_argument("--temperature", type=positive_float, default=1.0, help="above 1: bolder, below 1: safer")
     p.add_argument(
         "--top-p", type=share, default=1.0, help="keep the keys carrying this share of the expected notes, in (0, 1]"

@@ -19,6 +19,12 @@ from .representation import Representation
 
 Repair = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
+MAX_FRAMES = 262_144
+"""Most frames one generated piece may hold, primer included: what a piano roll may decode to
+(9 hours of sixteenth notes), about 50 minutes of mel frames at 22.05 kHz and hop 256."""
+MAX_VALUES = 2**28
+"""Most values one call may generate over all pieces (1 GiB of float32)."""
+
 
 @torch.no_grad()
 def sample_frames(
@@ -50,6 +56,14 @@ def sample_frames(
         raise ConfigError(f"model {model.name} does not generate frames: {model.description}")
     device = next(model.parameters()).device
     width = model.n_features
+    frames = length + (0 if primer is None else len(primer))
+    if frames > MAX_FRAMES:
+        raise ConfigError(f"a piece of {frames:,} frames is longer than the {MAX_FRAMES:,} one may have; ask for a shorter length")
+    if num * frames * width > MAX_VALUES:
+        raise ConfigError(
+            f"{num:,} pieces of {frames:,} frames of {width} values would hold {num * frames * width:,} values, "
+            f"more than the {MAX_VALUES:,} (1 GiB) one generation may make; ask for fewer or shorter pieces"
+        )
     generator = torch.Generator(device=device)
     generator.manual_seed(seed if seed is not None else int(torch.seed() % 2**63))
     first = np.zeros((1, width), np.float32) if start is None else np.asarray(start, np.float32).reshape(1, width)
