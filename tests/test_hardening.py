@@ -575,3 +575,17 @@ time.sleep(30)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     parent.wait()
     assert done.returncode == 1 and done.stdout == "armed\n" and time.monotonic() - started < 20
+
+
+def test_processes_checking_one_new_folder_at_once_all_pass(tmp_path: Path) -> None:
+    """Under torchrun every process checks the same --out; one removing the folder it made for
+    its check must not fail another's (a two-process ensemble failed about one run in four)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tunesmith.utils import check_output_dir
+
+    for round_ in range(40):
+        target = tmp_path / f"r{round_}" / "members" / "1"
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(lambda _: check_output_dir(target), range(4)))
+        assert results == [target] * 4

@@ -143,14 +143,23 @@ def check_output_dir(path: str | Path, *, what: str = "--out") -> Path:
             cannot be created or written.
     """
     path = Path(path)
-    if path.exists() and not path.is_dir():
+    if path.is_file():  # one look: another process may remove the folder between two
         raise TunesmithError(f"{what} {path} is a file, not a folder; choose a folder")
     made = [p for p in (path, *path.parents) if not p.exists()]
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / f".tunesmith-write-test.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
-        os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-        probe.unlink()
+        for attempt in range(5):
+            probe = path / f".tunesmith-write-test.{os.getpid()}.{secrets.token_hex(4)}{TMP_SUFFIX}"
+            try:
+                path.mkdir(parents=True, exist_ok=True)
+                os.close(os.open(probe, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            except (FileNotFoundError, FileExistsError):
+                # under torchrun every process checks the same folder: another one may remove
+                # the folders it made for its own check while we create ours or probe it
+                if attempt == 4 or path.is_file():
+                    raise
+                continue
+            probe.unlink()
+            break
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
