@@ -25,7 +25,15 @@ draw's, since near 1 a single window moves one draw's accuracy by 1/128 to 1/64)
 counts the adversarial steps a GAN's best checkpoint had taken (0: its samples come from the
 generator's maximum-likelihood pretraining alone; null for the LSTM). ``diversity``
 is the mean pairwise distance of the generated windows over that of the real ones; ``collapsed`` when it is below
-0.25 in any draw. Prints a JSON list of one object per model; a full run also writes
+0.25 in any draw.
+
+For scale, the mel rows are followed by reference rows (``model`` ``held-out + noise``): other
+held-out windows with Gaussian noise of ``noise_std`` (in the representation's standardized
+units, 1 = a band's spread over the corpus) added to every band of every frame, judged against
+the held-out set exactly as samples are (``noise_std`` 0: real against real). They show how
+little frame-level noise the judge needs to tell clips apart.
+
+Prints a JSON list of one object per model; a full run also writes
 ``docs/images/gan-notes.png``, ``gan-mel.png`` and ``specgan-mel.png`` (a held-out window next
 to one from each model's best checkpoint).
 """
@@ -48,6 +56,7 @@ DEMO_CONFIGS = ROOT / "src" / "tunesmith" / "configs"
 IMAGES = ROOT / "docs" / "images"
 COLLAPSE_BELOW = 0.25
 DRAWS = 3
+NOISE_STDS = (0.0, 0.1, 0.2, 0.3)
 
 
 def _yaml(path: Path) -> dict[str, Any]:
@@ -139,6 +148,42 @@ def judge_run(run_dir: Path, *, num: int, length: int, draws: int = 1) -> tuple[
     return numbers, *pictured
 
 
+def noise_reference(run_dir: Path, *, num: int, length: int, draws: int, noise_std: float) -> dict[str, Any]:
+    """The judge's numbers for held-out windows with Gaussian noise of ``noise_std`` added, against
+    the held-out windows that a run's samples are judged against (draw ``k``: the real set as
+    :func:`judge_run`'s, the noisy set from windows at offsets drawn with seed ``100 + k``)."""
+    from tunesmith.config import config_from_dict
+    from tunesmith.data import prepare_data
+    from tunesmith.judge import compare_items
+    from tunesmith.run import load_run
+
+    run = load_run(run_dir)
+    rep = run.representation
+    data = prepare_data(config_from_dict(run.config).data, rep, progress=False)
+    per_draw = []
+    for seed in range(draws):
+        real = np.stack(held_out_windows(data.splits["test"], num, length, seed))
+        other = np.stack(held_out_windows(data.splits["test"], num, length, 100 + seed))
+        noisy = (other + noise_std * np.random.default_rng(seed).standard_normal(other.shape)).astype(np.float32)
+        result = compare_items(
+            [rep.decode(w, name=f"real-{i}") for i, w in enumerate(real)],
+            [rep.decode(w, name=f"noisy-{i}") for i, w in enumerate(noisy)],
+            kind="audio",
+            seed=seed,
+            n_boot=20,
+        )
+        per_draw.append((result["two_sample_accuracy"]["accuracy"], result["mean_overlap"]))
+    accuracy, overlap = np.mean(per_draw, axis=0)
+    return {
+        "model": "held-out + noise",
+        "representation": rep.name,
+        "noise_std": noise_std,
+        "two_sample_accuracy": round(float(accuracy), 3),
+        "two_sample_accuracy_draws": [round(float(a), 3) for a, _ in per_draw],
+        "mean_overlap": round(float(overlap), 3),
+    }
+
+
 def game_steps_at(run_dir: Path, epoch: int, pretrain_steps: int) -> int | None:
     """How many adversarial steps a GAN run had taken by the end of ``epoch`` (the steps after
     its ``pretrain_steps`` of maximum-likelihood pretraining); None for a model without a game."""
@@ -217,6 +262,7 @@ def run(
     rows = []
     with tempfile.TemporaryDirectory(prefix="tunesmith-gan-bench-") as scratch:
         folder = Path(out) if out else Path(scratch)
+        mel_run = None
         for plan in plans():
             if only and f"{plan['model']}-{plan['representation']}" not in only:
                 continue
@@ -226,6 +272,8 @@ def run(
             numbers, real, generated = judge_run(
                 run_dir, num=num, length=64 if notes else 256, draws=1 if quick else DRAWS
             )
+            if not notes:
+                mel_run = run_dir
             rows.append(
                 {
                     "model": plan["model"],
@@ -241,11 +289,16 @@ def run(
                 }
             )
             logging.getLogger("tunesmith.bench").info("%s", rows[-1])
-            if images:
+            pictures = {"lstm-gan": "gan-notes.png" if notes else "gan-mel.png", "specgan": "specgan-mel.png"}
+            name = pictures.get(plan["model"])
+            if images and name:  # the GANs' pictures; the LSTM has its own elsewhere
                 rep = load_run(run_dir).representation
-                name = {"lstm-gan": "gan-notes.png" if notes else "gan-mel.png"}.get(plan["model"], "specgan-mel.png")
                 title = f"{plan['model']}, epoch {result.best_epoch} of {result.epochs}"
                 picture(real, generated, rep, title, IMAGES / name)
+        for noise_std in NOISE_STDS if mel_run is not None else ():
+            num, draws = (12, 1) if quick else (32, DRAWS)
+            rows.append(noise_reference(mel_run, num=num, length=256, draws=draws, noise_std=noise_std))
+            logging.getLogger("tunesmith.bench").info("%s", rows[-1])
     return rows
 
 

@@ -587,5 +587,5 @@ def test_processes_checking_one_new_folder_at_once_all_pass(tmp_path: Path) -> N
     for round_ in range(40):
         target = tmp_path / f"r{round_}" / "members" / "1"
         with ThreadPoolExecutor(4) as pool:
-            results = list(pool.map(lambda _: check_output_dir(target), range(4)))
+            results = list(pool.map(check_output_dir, [target] * 4))
         assert results == [target] * 4

@@ -232,7 +232,9 @@ def test_no_epoch_starts_that_would_end_past_the_time_limit(midi_folder: Path, t
         return run_epoch(self, epoch)
 
     monkeypatch.setattr(trainer_module._Run, "_train_epoch", minute_long)
-    result = train(tiny_config(midi_folder, "train.epochs=50", "train.max_minutes=2.5"), tmp_path / "run", progress=False)
+    result = train(
+        tiny_config(midi_folder, "train.epochs=50", "train.max_minutes=2.5"), tmp_path / "run", progress=False
+    )
     assert result.stopped == "time limit" and result.epochs == 2
 
 

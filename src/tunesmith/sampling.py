@@ -58,7 +58,9 @@ def sample_frames(
     width = model.n_features
     frames = length + (0 if primer is None else len(primer))
     if frames > MAX_FRAMES:
-        raise ConfigError(f"a piece of {frames:,} frames is longer than the {MAX_FRAMES:,} one may have; ask for a shorter length")
+        raise ConfigError(
+            f"a piece of {frames:,} frames is longer than the {MAX_FRAMES:,} one may have; ask for a shorter length"
+        )
     if num * frames * width > MAX_VALUES:
         raise ConfigError(
             f"{num:,} pieces of {frames:,} frames of {width} values would hold {num * frames * width:,} values, "

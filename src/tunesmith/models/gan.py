@@ -89,7 +89,9 @@ class LSTMGANConfig(AdversarialConfig):
         if not self.mle_weight >= 0:
             raise ConfigError(f"model.mle_weight must be >= 0, got {self.mle_weight}")
         if self.output_noise and self.head == "bernoulli":
-            raise ConfigError("model.output_noise is for spectral frames: keys are already drawn from their probabilities")
+            raise ConfigError(
+                "model.output_noise is for spectral frames: keys are already drawn from their probabilities"
+            )
 
 
 class Generator(nn.Module):

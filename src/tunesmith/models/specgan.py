@@ -1,12 +1,19 @@
 """``specgan``: a convolutional GAN on fixed-size patches of spectral frames, after SpecGAN
 (Donahue, McAuley & Puckette 2019).
 
-A patch is ``patch_frames`` consecutive frames, an image of ``n_features`` bins by
-``patch_frames`` frames. The generator maps a noise vector through a linear layer and ``layers``
-transposed convolutions (kernel 4, stride 2: each doubles both sides) to one patch; the
-discriminator mirrors it with strided convolutions and a linear score. Any frame width works:
-both players work at sizes rounded up to a multiple of ``2 ** layers``; the generator's image is
-cropped to the patch, and the discriminator's input is zero-padded to the rounded size.
+A patch is ``patch_frames`` consecutive frames. With ``layout: image`` (the paper's) it is an
+image of ``n_features`` bins by ``patch_frames`` frames: the generator maps a noise vector
+through a linear layer and ``layers`` 2-D transposed convolutions (kernel 4, stride 2: each
+doubles both sides) to one patch; the discriminator mirrors it with strided convolutions and a
+linear score. With ``layout: frames`` the convolutions run over time only and the bins are
+channels (as a 1-D signal of spectral frames), so every layer sees the whole spectrum of its
+frames and relates bands an octave apart, which a small 2-D kernel cannot. Any frame width
+works: both players work at sizes rounded up to a multiple of ``2 ** layers``; the generator's
+output is cropped to the patch, and the discriminator's input is zero-padded to the rounded
+size. ``blur`` low-passes the generator's activations after every upsampling ([1, 2, 1] / 4
+along each axis, as StyleGAN filters its upsampling): transposed convolutions with stride 2
+leave values alternating between neighbours (the checkerboard), which on a spectrogram is
+frame-to-frame flicker.
 
 Frames arrive standardized per bin by the spectral representation, which is SpecGAN's per-bin
 normalization; sound comes back through the representation's Griffin-Lim. The default loss is
@@ -29,6 +36,8 @@ from ..errors import ConfigError
 from .adversarial import AdversarialConfig, AdversarialModel, present_frames, spectral_normed, with_batch_spread
 from .base import Batch
 
+LAYOUTS = ("image", "frames")
+
 
 @dataclass
 class SpecGANConfig(AdversarialConfig):
@@ -43,6 +52,9 @@ class SpecGANConfig(AdversarialConfig):
         layers: upsampling (downsampling) stages of the generator (discriminator); each doubles
             (halves) both sides of the image.
         crossfade: frames over which consecutive generated patches are blended.
+        layout: ``image`` (2-D convolutions over bins and frames, the paper's) or ``frames``
+            (1-D convolutions over frames, the bins as channels).
+        blur: low-pass the generator's activations after every upsampling stage.
     """
 
     loss: str = "wgan-gp"
@@ -51,12 +63,16 @@ class SpecGANConfig(AdversarialConfig):
     channels: int = 32
     layers: int = 4
     crossfade: int = 8
+    layout: str = "image"
+    blur: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for key in ("patch_frames", "noise_size", "channels", "layers"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"model.{key} must be >= 1, got {getattr(self, key)}")
+        if self.layout not in LAYOUTS:
+            raise ConfigError(f"model.layout must be one of {', '.join(LAYOUTS)}; got {self.layout!r}")
         if self.layers > 8:
             raise ConfigError(f"model.layers must be <= 8, got {self.layers}")
         if not 0 <= self.crossfade < self.patch_frames:
@@ -68,6 +84,16 @@ class SpecGANConfig(AdversarialConfig):
 def _rounded(size: int, factor: int) -> int:
     """The smallest multiple of ``factor`` at least ``size``, divided by ``factor``."""
     return math.ceil(size / factor)
+
+
+def low_pass(x: torch.Tensor) -> torch.Tensor:
+    """``x`` ``shape=(B, C, ...)`` filtered with [1, 2, 1] / 4 along every axis after the first
+    two, edges repeated: a value alternating between neighbours is removed, a constant kept."""
+    for axis in range(2, x.dim()):
+        size = x.shape[axis]
+        padded = torch.cat([x.narrow(axis, 0, 1), x, x.narrow(axis, size - 1, 1)], dim=axis)
+        x = 0.25 * padded.narrow(axis, 0, size) + 0.5 * x + 0.25 * padded.narrow(axis, 2, size)
+    return x
 
 
 class PatchGenerator(nn.Module):
@@ -83,37 +109,77 @@ class PatchGenerator(nn.Module):
         self.stages = nn.ModuleList(
             nn.ConvTranspose2d(widths[i], widths[i + 1], 4, stride=2, padding=1) for i in range(config.layers)
         )
+        self.blur = config.blur
 
     def forward(self, noise: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.project(noise)).view(len(noise), -1, *self.base)
         for index, stage in enumerate(self.stages):
             x = stage(x)
+            if self.blur:
+                x = low_pass(x)
             if index < len(self.stages) - 1:
                 x = F.relu(x)
         return x[:, 0, : self.n_features, : self.patch_frames].transpose(1, 2)
 
 
-class PatchDiscriminator(nn.Module):
-    """Patches ``shape=(B, patch_frames, n_features)`` -> scores ``shape=(B,)`` and the
-    flattened features before the score ``shape=(B, F)``."""
+class FrameGenerator(nn.Module):
+    """Noise ``shape=(B, noise_size)`` -> patches ``shape=(B, patch_frames, n_features)`` through
+    ``layers`` 1-D transposed convolutions over time, then a convolution (kernel 3) whose output
+    channels are the bins."""
 
     def __init__(self, config: SpecGANConfig, n_features: int) -> None:
         super().__init__()
         factor = 2**config.layers
-        self.size = (_rounded(n_features, factor) * factor, _rounded(config.patch_frames, factor) * factor)
-        widths = [1] + [config.channels * 2**i for i in range(config.layers)]
+        self.patch_frames = config.patch_frames
+        self.base = _rounded(config.patch_frames, factor)
+        widths = [config.channels * 2 ** (config.layers - 1 - i) for i in range(config.layers)] + [config.channels]
+        self.project = nn.Linear(config.noise_size, widths[0] * self.base)
         self.stages = nn.ModuleList(
-            spectral_normed(nn.Conv2d(widths[i], widths[i + 1], 4, stride=2, padding=1), config.spectral_norm)
+            nn.ConvTranspose1d(widths[i], widths[i + 1], 4, stride=2, padding=1) for i in range(config.layers)
+        )
+        self.out = nn.Conv1d(config.channels, n_features, 3, padding=1)
+        self.blur = config.blur
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.project(noise)).view(len(noise), -1, self.base)
+        for stage in self.stages:
+            x = stage(x)
+            if self.blur:
+                x = low_pass(x)
+            x = F.relu(x)
+        return self.out(x)[:, :, : self.patch_frames].transpose(1, 2)
+
+
+class PatchDiscriminator(nn.Module):
+    """Patches ``shape=(B, patch_frames, n_features)`` -> scores ``shape=(B,)`` and the
+    flattened features before the score ``shape=(B, F)``: strided 2-D convolutions over the
+    image of bins by frames (``layout: image``) or 1-D ones over frames with the bins as input
+    channels (``layout: frames``)."""
+
+    def __init__(self, config: SpecGANConfig, n_features: int) -> None:
+        super().__init__()
+        factor = 2**config.layers
+        frames = _rounded(config.patch_frames, factor) * factor
+        self.image = config.layout == "image"
+        self.size = (_rounded(n_features, factor) * factor, frames) if self.image else (frames,)
+        conv = nn.Conv2d if self.image else nn.Conv1d
+        widths = [1 if self.image else n_features] + [config.channels * 2**i for i in range(config.layers)]
+        self.stages = nn.ModuleList(
+            spectral_normed(conv(widths[i], widths[i + 1], 4, stride=2, padding=1), config.spectral_norm)
             for i in range(config.layers)
         )
-        features = widths[-1] * (self.size[0] // factor) * (self.size[1] // factor)
+        features = widths[-1] * math.prod(side // factor for side in self.size)
         self.minibatch_std = config.minibatch_std
         extra = 1 if config.minibatch_std else 0
         self.score = spectral_normed(nn.Linear(features + extra, 1), config.spectral_norm)
 
     def forward(self, patches: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = patches.transpose(1, 2).unsqueeze(1)  # (B, 1, bins, frames)
-        x = F.pad(x, (0, self.size[1] - x.shape[-1], 0, self.size[0] - x.shape[-2]))
+        x = patches.transpose(1, 2)  # (B, bins, frames)
+        if self.image:
+            x = x.unsqueeze(1)  # (B, 1, bins, frames)
+            x = F.pad(x, (0, self.size[1] - x.shape[-1], 0, self.size[0] - x.shape[-2]))
+        else:
+            x = F.pad(x, (0, self.size[0] - x.shape[-1]))
         for stage in self.stages:
             x = F.leaky_relu(stage(x), 0.2)
         features = x.flatten(1)
@@ -130,7 +196,7 @@ class SpecGAN(AdversarialModel):
 
     def __init__(self, config: SpecGANConfig, n_features: int) -> None:
         super().__init__(config, n_features)
-        self.generator = PatchGenerator(config, n_features)
+        self.generator = (PatchGenerator if config.layout == "image" else FrameGenerator)(config, n_features)
         self.discriminator = PatchDiscriminator(config, n_features)
 
     @classmethod
