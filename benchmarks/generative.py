@@ -11,7 +11,8 @@ returns rows with ``model`` and ``train_seconds`` and, as they apply:
 - ``spectral_convergence``: held-out reconstruction spectral convergence (autoencoders on mel);
 - ``elbo_bound``: the VAE's held-out ELBO in nats per frame, a bound on the NLL, not an NLL;
 - ``two_sample_accuracy``: the judge's classifier two-sample test of samples against held-out
-  music (0.5: indistinguishable), next to the foundation LSTM's under the same budget;
+  music (0.5: indistinguishable), next to the foundation LSTM's under the same budget and, for
+  scale, held-out music with a little noise added (``held-out + noise`` rows, no training);
 - ``snr_gain_db``: the denoiser's SNR gain on held-out clips damaged with white noise at 10 dB;
 - ``top1``: the share of similarity queries whose source is the top hit.
 

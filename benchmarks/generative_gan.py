@@ -177,6 +177,7 @@ def noise_reference(run_dir: Path, *, num: int, length: int, draws: int, noise_s
     return {
         "model": "held-out + noise",
         "representation": rep.name,
+        "train_seconds": None,
         "noise_std": noise_std,
         "two_sample_accuracy": round(float(accuracy), 3),
         "two_sample_accuracy_draws": [round(float(a), 3) for a, _ in per_draw],

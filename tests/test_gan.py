@@ -125,6 +125,7 @@ def test_spread_and_moment_gap() -> None:
         ({"name": "lstm-gan", "d_steps": 0}, "model.d_steps"),
         ({"name": "specgan", "crossfade": 64}, "model.crossfade"),
         ({"name": "specgan", "layers": 0}, "model.layers"),
+        ({"name": "specgan", "layout": "bins"}, "model.layout must be one of image, frames"),
     ],
 )
 def test_bad_gan_sections(section: dict, problem: str) -> None:
@@ -141,6 +142,7 @@ CASES = [
     (SPECGAN, False, "wgan-gp", {}),
     (SPECGAN, False, "hinge", {"spectral_norm": True}),
     (SPECGAN, False, "bce", {"label_smoothing": 0.1, "feature_matching": 0.1}),
+    (SPECGAN, False, "wgan-gp", {"layout": "frames", "blur": True, "minibatch_std": True}),
     (LSTM_GAN, False, "bce", {"output_noise": True, "mle_weight": 1.0}),
 ]
 
@@ -471,14 +473,43 @@ def test_specgan_refuses_windows_shorter_than_a_patch(tmp_path: Path) -> None:
         load_config(None, sets)  # when the config is read, before any data is prepared
 
 
+@pytest.mark.parametrize("layout", ["image", "frames"])
 @pytest.mark.parametrize("width", [7, 80, 513])
-def test_specgan_makes_any_frame_width_and_length(width: int) -> None:
-    model = gan({**SPECGAN, "patch_frames": 12, "crossfade": 3}, binary=False, width=width).eval()
+def test_specgan_makes_any_frame_width_and_length(width: int, layout: str) -> None:
+    section = {**SPECGAN, "patch_frames": 12, "crossfade": 3, "layout": layout, "blur": True}
+    model = gan(section, binary=False, width=width).eval()
     assert model.generator(torch.randn(2, 8)).shape == (2, 12, width)
+    assert model.discriminate(torch.randn(3, 12, width), torch.ones(3, 12))[0].shape == (3,)
     frames = sample_frames(model, num=2, length=50, seed=0)
     assert frames.shape == (2, 50, width) and np.isfinite(frames).all()
     with pytest.raises(ConfigError, match="specgan cannot continue a primer"):
         sample_frames(model, num=1, length=5, primer=np.zeros((3, width), np.float32))
+
+
+def test_low_pass_removes_the_checkerboard_and_keeps_a_constant() -> None:
+    from tunesmith.models.specgan import low_pass
+
+    alternating = torch.tensor([1.0, -1.0] * 8).expand(2, 3, 16)  # (B, C, frames)
+    assert low_pass(alternating)[..., 1:-1].abs().max() == 0.0  # edges repeat their value
+    checker = alternating[:1, :1, None, :] * torch.tensor([1.0, -1.0] * 4)[:, None]  # (1, 1, bins, frames)
+    assert low_pass(checker)[..., 1:-1, 1:-1].abs().max() == 0.0
+    constant = torch.full((1, 2, 5, 7), 0.3)
+    assert torch.allclose(low_pass(constant), constant)
+    ramp = torch.arange(10.0).view(1, 1, 10)
+    assert torch.allclose(low_pass(ramp)[..., 1:-1], ramp[..., 1:-1])  # a straight line passes
+
+
+def test_specgan_blur_smooths_what_the_generator_makes() -> None:
+    """The same weights with and without ``blur``: the filtered patches change less from one
+    frame to the next (the second difference, which flicker inflates, most of all)."""
+    section = {**SPECGAN, "patch_frames": 32, "layout": "frames"}
+    sharp = gan(section, binary=False, width=16).eval()
+    smooth = gan({**section, "blur": True}, binary=False, width=16).eval()
+    smooth.load_state_dict(sharp.state_dict())
+    noise = torch.randn(8, 8)
+    with torch.no_grad():
+        second = [m.generator(noise).diff(n=2, dim=1).abs().mean() for m in (sharp, smooth)]
+    assert second[1] < 0.8 * second[0]
 
 
 def test_lstm_gan_continues_a_primer(rng: np.random.Generator) -> None:
