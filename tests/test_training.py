@@ -238,6 +238,24 @@ def test_no_epoch_starts_that_would_end_past_the_time_limit(midi_folder: Path, t
     assert result.stopped == "time limit" and result.epochs == 2
 
 
+@pytest.mark.parametrize(("window", "best"), [(1, 2), (3, 7)])
+def test_select_window_keeps_the_epoch_best_on_average(
+    midi_folder: Path, tmp_path: Path, monkeypatch, window: int, best: int
+) -> None:
+    """Scripted validation NLLs 5, 1, 6, 6, 2, 2, 2: epoch 2 is best alone; over 3 epochs the
+    means are 5, 3, 4, 4.33, 4.67, 3.33, 2, so epoch 7 (and the one lucky epoch is passed over)."""
+    scores = iter([5.0, 1.0, 6.0, 6.0, 2.0, 2.0, 2.0])
+    monkeypatch.setattr(trainer_module, "validation_metrics", lambda *a, **k: {"nll": next(scores)})
+    config = tiny_config(midi_folder, "train.epochs=7", "train.patience=0", f"train.select_window={window}")
+    result = train(config, tmp_path / "run", progress=False)
+    assert result.best_epoch == best
+    assert result.best_value == pytest.approx(1.0 if window == 1 else 2.0)
+    nll = [float(r["valid_nll"]) for r in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))]
+    assert nll == [5.0, 1.0, 6.0, 6.0, 2.0, 2.0, 2.0]  # the log keeps each epoch's own value
+    with pytest.raises(ConfigError, match="train.select_window must be >= 1"):
+        tiny_config(midi_folder, "train.select_window=0")
+
+
 def test_skipped_files_are_reported_once_at_the_end(midi_folder: Path, tmp_path: Path, caplog) -> None:
     (midi_folder / "zz_broken.mid").write_bytes(b"MThd\x00\x00\x00\x06junk")
     with caplog.at_level("INFO"):

@@ -100,6 +100,10 @@ class TrainConfig:
         judge_count: samples (and validation windows) judged after every epoch by a family
             whose best checkpoint is chosen by the quality of its samples (``sample_gap``: the
             GANs, which have no likelihood).
+        select_window: the best checkpoint is chosen by the mean of the validation criterion
+            over this many epochs, the latest of them kept (1: each epoch on its own). A noisy
+            criterion, like a GAN's ``sample_gap`` judged on a few clips, then cannot pick an
+            epoch that was lucky once.
     """
 
     epochs: int = 40
@@ -118,6 +122,7 @@ class TrainConfig:
     sample_count: int = 2
     sample_length: int = 128
     judge_count: int = 24
+    select_window: int = 1
 
     def __post_init__(self) -> None:
         _require(0.0 <= self.ema < 1.0, f"train.ema must be in [0, 1), got {self.ema}")
@@ -131,6 +136,7 @@ class TrainConfig:
             self.sample_count >= 1 and self.sample_length >= 1, "train.sample_count and sample_length must be >= 1"
         )
         _require(self.judge_count >= 2, f"train.judge_count must be >= 2, got {self.judge_count}")
+        _require(self.select_window >= 1, f"train.select_window must be >= 1, got {self.select_window}")
         for key in ("max_steps", "weight_decay", "grad_clip", "patience", "max_minutes", "threads", "sample_every"):
             _require(getattr(self, key) >= 0, f"train.{key} must be >= 0, got {getattr(self, key)}")
         _require(

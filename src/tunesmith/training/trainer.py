@@ -222,6 +222,7 @@ class _Run:
             "best_value": math.inf,
             "best_epoch": 0,
             "bad_epochs": 0,
+            "recent": [],  # the last train.select_window validation scores
             "seconds": 0.0,
             "frames": 0,
         }
@@ -331,6 +332,9 @@ class _Run:
                 scheduler.step(score) if tc.lr_schedule == "plateau" else scheduler.step()
             alerts = self.model.diagnose({**train_row, **{f"valid_{k}": v for k, v in valid.items()}})
             eligible = not any(alerts.get(name) for name in self.model.disqualifies)
+            state["recent"] = [*state["recent"], score][-tc.select_window :]
+            if eligible:  # the criterion the best checkpoint is chosen by
+                score = float(np.mean(state["recent"]))
             # a disqualified epoch is kept only as a stand-in until an eligible one comes (its
             # best value stays infinite), so that a run always has a best checkpoint
             improved = score < state["best_value"] - 1e-6 if eligible else state["best_epoch"] == 0
