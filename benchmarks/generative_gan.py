@@ -148,41 +148,47 @@ def judge_run(run_dir: Path, *, num: int, length: int, draws: int = 1) -> tuple[
     return numbers, *pictured
 
 
-def noise_reference(run_dir: Path, *, num: int, length: int, draws: int, noise_std: float) -> dict[str, Any]:
-    """The judge's numbers for held-out windows with Gaussian noise of ``noise_std`` added, against
-    the held-out windows that a run's samples are judged against (draw ``k``: the real set as
-    :func:`judge_run`'s, the noisy set from windows at offsets drawn with seed ``100 + k``)."""
+def noise_references(
+    run_dir: Path, *, num: int, length: int, draws: int, noise_stds: tuple[float, ...]
+) -> list[dict[str, Any]]:
+    """The judge's numbers for held-out windows with Gaussian noise of each of ``noise_stds``
+    added, against the held-out windows that a run's samples are judged against (draw ``k``: the
+    real set as :func:`judge_run`'s, the noisy set from windows at offsets drawn with seed
+    ``100 + k``). The run's data is prepared once, and each draw's real set described once."""
     from tunesmith.config import config_from_dict
     from tunesmith.data import prepare_data
-    from tunesmith.judge import compare_items
+    from tunesmith.judge import compare_tables
+    from tunesmith.judge.compare import item_statistics
     from tunesmith.run import load_run
 
     run = load_run(run_dir)
     rep = run.representation
     data = prepare_data(config_from_dict(run.config).data, rep, progress=False)
-    per_draw = []
+    per_std: dict[float, list[tuple[float, float]]] = {std: [] for std in noise_stds}
     for seed in range(draws):
         real = np.stack(held_out_windows(data.splits["test"], num, length, seed))
         other = np.stack(held_out_windows(data.splits["test"], num, length, 100 + seed))
-        noisy = (other + noise_std * np.random.default_rng(seed).standard_normal(other.shape)).astype(np.float32)
-        result = compare_items(
-            [rep.decode(w, name=f"real-{i}") for i, w in enumerate(real)],
-            [rep.decode(w, name=f"noisy-{i}") for i, w in enumerate(noisy)],
-            kind="audio",
-            seed=seed,
-            n_boot=20,
+        real_table = item_statistics([rep.decode(w, name=f"real-{i}") for i, w in enumerate(real)], "audio")
+        for std in noise_stds:
+            noisy = (other + std * np.random.default_rng(seed).standard_normal(other.shape)).astype(np.float32)
+            noisy_table = item_statistics([rep.decode(w, name=f"noisy-{i}") for i, w in enumerate(noisy)], "audio")
+            result = compare_tables(real_table, noisy_table, kind="audio", seed=seed, n_boot=20)
+            per_std[std].append((result["two_sample_accuracy"]["accuracy"], result["mean_overlap"]))
+    rows = []
+    for std, per_draw in per_std.items():
+        accuracy, overlap = np.mean(per_draw, axis=0)
+        rows.append(
+            {
+                "model": "held-out + noise",
+                "representation": rep.name,
+                "train_seconds": None,
+                "noise_std": std,
+                "two_sample_accuracy": round(float(accuracy), 3),
+                "two_sample_accuracy_draws": [round(float(a), 3) for a, _ in per_draw],
+                "mean_overlap": round(float(overlap), 3),
+            }
         )
-        per_draw.append((result["two_sample_accuracy"]["accuracy"], result["mean_overlap"]))
-    accuracy, overlap = np.mean(per_draw, axis=0)
-    return {
-        "model": "held-out + noise",
-        "representation": rep.name,
-        "train_seconds": None,
-        "noise_std": noise_std,
-        "two_sample_accuracy": round(float(accuracy), 3),
-        "two_sample_accuracy_draws": [round(float(a), 3) for a, _ in per_draw],
-        "mean_overlap": round(float(overlap), 3),
-    }
+    return rows
 
 
 def game_steps_at(run_dir: Path, epoch: int, pretrain_steps: int) -> int | None:
@@ -296,10 +302,11 @@ def run(
                 rep = load_run(run_dir).representation
                 title = f"{plan['model']}, epoch {result.best_epoch} of {result.epochs}"
                 picture(real, generated, rep, title, IMAGES / name)
-        for noise_std in NOISE_STDS if mel_run is not None else ():
+        if mel_run is not None:
             num, draws = (12, 1) if quick else (32, DRAWS)
-            rows.append(noise_reference(mel_run, num=num, length=256, draws=draws, noise_std=noise_std))
-            logging.getLogger("tunesmith.bench").info("%s", rows[-1])
+            for row in noise_references(mel_run, num=num, length=256, draws=draws, noise_stds=NOISE_STDS):
+                rows.append(row)
+                logging.getLogger("tunesmith.bench").info("%s", row)
     return rows
 
 
